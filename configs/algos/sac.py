@@ -1,0 +1,24 @@
+"""SAC baseline defaults (ALGORITHMS.md §7): same widths, batch and reward scale as the diffusion
+agents; correct tanh log-density; target entropy -d; tau 0.005 every step."""
+
+from ml_collections import ConfigDict
+
+
+def get_config() -> ConfigDict:
+    c = ConfigDict()
+    c.name = "sac"
+    c.hidden = (256, 256, 256)
+    c.activation = "mish"
+    c.num_critics = 2
+    c.batch_size = 256
+    c.gamma = 0.99
+    c.reward_scale = 0.2
+    c.lr = 3e-4
+    c.critic_lr = 3e-4
+    c.alpha_lr = 3e-4
+    c.alpha_init = 1.0
+    c.target_entropy_per_dim = -1.0
+    c.tau = 0.005
+    c.target_update_every = 1
+    c.policy_delay = 1
+    return c

@@ -1,0 +1,69 @@
+"""What every agent shares: the `Agent` interface, optimiser helpers, Polyak averaging and the
+twin-critic TD step. An algorithm is a policy loss plus a few settings on top of these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mjxrsm.replay import Transition
+
+Params = Any
+Metrics = dict[str, jax.Array]
+
+
+class Agent(NamedTuple):
+    """Pure functions over an explicit, immutable agent state.
+
+    init(key) -> state
+    act(state, obs [N, o], key, deterministic: bool) -> actions [N, d]   (deterministic is static)
+    update(state, batch: Transition with leading batch axis, key) -> (state, metrics)
+    """
+
+    init: Callable[[jax.Array], Any]
+    act: Callable[..., jax.Array]
+    update: Callable[[Any, Transition, jax.Array], tuple[Any, Metrics]]
+
+
+def tree_where(cond: jax.Array, a, b):
+    """Select pytree a where the scalar `cond` holds, else b (no Python branching under jit)."""
+    return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def polyak(target: Params, online: Params, tau: float) -> Params:
+    """target <- tau * online + (1 - tau) * target."""
+    return jax.tree.map(lambda t, o: t + tau * (o - t), target, online)
+
+
+def adam_step(
+    optimizer: optax.GradientTransformation, grads: Params, opt_state, params: Params
+) -> tuple[Params, Any]:
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def apply_if(
+    do: jax.Array, optimizer: optax.GradientTransformation, grads: Params, opt_state, params: Params
+) -> tuple[Params, Any]:
+    """An optimiser step that takes effect (count included) only when `do` holds."""
+    new_params, new_state = adam_step(optimizer, grads, opt_state, params)
+    return tree_where(do, new_params, params), tree_where(do, new_state, opt_state)
+
+
+def td_target(
+    reward: jax.Array, done: jax.Array, next_value: jax.Array, gamma: float, reward_scale: float
+) -> jax.Array:
+    """y = reward_scale * r + gamma * (1 - done) * V(s'); `done` is termination only."""
+    return reward_scale * reward + gamma * (1.0 - done) * next_value
+
+
+def critic_loss_fn(
+    critic_apply: Callable, critic_params: Params, obs: jax.Array, action: jax.Array, y: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Sum over the ensemble of mean squared TD errors (each critic regresses on the same y)."""
+    q = critic_apply(critic_params, obs, action)  # [K, B]
+    return jnp.square(q - jax.lax.stop_gradient(y)[None]).mean(axis=1).sum(), q

@@ -1,0 +1,74 @@
+"""SDAC — Soft Diffusion Actor-Critic (ALGORITHMS.md §3).
+
+Policy step, on buffer states s: propose a = best-of-N(online policy) + noise, noise it to a_t with
+t ~ U{0..T-1}, draw K reverse samples a_0^(k) ~ N(a_t/sqrt(ab), (1-ab)/ab I) (clipped to the box,
+official), weight them by softmax_k(Q_min(s, a_0^(k)) * temp_factor / alpha) with the pre-update
+critics, and regress eps_theta(s, a_t, t) on the weighted mean noise (the cheap exact form of the
+official K-copy loss; see rsm.sdac_loss). The proposal sampling runs only on policy steps.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from ml_collections import ConfigDict
+
+from mjxrsm import rsm
+from mjxrsm.agents.base import Agent
+from mjxrsm.agents.diffusion_agent import (
+    DiffusionAgentState,
+    Optimizers,
+    PolicyStep,
+    StepContext,
+    make_diffusion_agent,
+    policy_grad_step,
+)
+from mjxrsm.policy import DiffusionPolicy, explore
+
+
+def sdac_temperature(cfg: ConfigDict, alpha):
+    """lambda = alpha / temp_factor (official: temp_factor 5, the initial alpha), or a fixed value."""
+    return alpha / cfg.temp_factor if cfg.rsm_temperature <= 0 else cfg.rsm_temperature
+
+
+def make_policy_step(
+    cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, action_size: int
+) -> PolicyStep:
+    k_cand = cfg.num_candidates
+
+    def step(state: DiffusionAgentState, batch, ctx: StepContext, do, key):
+        obs = batch.obs
+        b = obs.shape[0]
+        k_prop, k_noise, k_t, k_rev = jax.random.split(key, 4)
+
+        def loss_fn(params):
+            # Targets depend on state.policy (closed over), never on `params`: no gradient
+            # flows through the sampler or the critics.
+            prop = pol.best_of_n(state.policy, ctx.critic_before, obs, k_prop, cfg.num_particles)
+            prop = explore(prop, ctx.alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
+            a_t, t, _ = rsm.noised_actions(pol.schedule, prop, k_t)
+            rev = rsm.sdac_reverse_samples(
+                pol.schedule, a_t, t, k_rev, k_cand, clip=cfg.clip_candidates
+            )
+            q = pol.q_min(
+                ctx.critic_before, jnp.repeat(obs, k_cand, axis=0), rev.actions.reshape(b * k_cand, -1)
+            ).reshape(b, k_cand)
+            eps_bar, w = rsm.sdac_target_noise(q / sdac_temperature(cfg, ctx.alpha), rev.noise)
+            loss = rsm.sdac_loss(pol.eps_fn(params, obs), a_t, t, eps_bar)
+            return loss, {
+                "sdac/max_weight": w.max(-1).mean(),
+                "sdac/ess_frac": (1.0 / jnp.square(w).sum(-1)).mean() / k_cand,
+                "sdac/frac_on_boundary": jnp.mean(jnp.abs(rev.actions) >= 1.0),
+            }
+
+        policy, policy_opt, metrics = policy_grad_step(
+            do, loss_fn, opts.policy, state.policy, state.policy_opt
+        )
+        # The official code also updates running Q statistics here but never reads them.
+        return policy, policy_opt, state.q_stats, metrics
+
+    return step
+
+
+def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
+    return make_diffusion_agent(cfg, obs_size, action_size, make_policy_step)

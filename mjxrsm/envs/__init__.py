@@ -1,0 +1,68 @@
+"""Task registry: one name -> one `Env`, whatever the task source.
+
+Sources, tried in this order:
+- toy tasks (`toy.TASKS`): pure JAX, for tests and smoke runs;
+- Brax MJX tasks (`brax_mjx.TASKS`), e.g. 'humanoid';
+- Gymnasium-faithful MJX tasks (`gymnasium_mjx.TASKS`), e.g. 'Humanoid-v5'.
+
+Importing this package stays cheap: Brax, MuJoCo and the Gymnasium module are imported only when
+a task from them is built (or, for the Gymnasium module, when its names are listed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import warnings
+from types import ModuleType
+from typing import Any
+
+from mjxrsm.envs import brax_mjx, toy
+from mjxrsm.envs.base import Env, EnvState
+from mjxrsm.envs.wrappers import wrap_for_training
+
+__all__ = ["Env", "EnvState", "available_envs", "make_env", "wrap_for_training"]
+
+_GYMNASIUM_MODULE = "mjxrsm.envs.gymnasium_mjx"
+
+
+def _gymnasium_module() -> ModuleType | None:
+    """The Gymnasium-faithful task module, or None if it is not installed/importable."""
+    try:
+        return importlib.import_module(_GYMNASIUM_MODULE)
+    except ImportError as e:
+        # A missing module is expected; a module that exists but fails to import (e.g. a missing
+        # dependency) would otherwise silently hide its tasks, so say so.
+        if not (isinstance(e, ModuleNotFoundError) and e.name == _GYMNASIUM_MODULE):
+            warnings.warn(f"Gymnasium MJX tasks unavailable: {e!r}", stacklevel=3)
+        return None
+
+
+def _gymnasium_tasks() -> tuple[str, ...]:
+    module = _gymnasium_module()
+    return tuple(module.TASKS) if module is not None else ()
+
+
+def available_envs() -> list[str]:
+    """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium)."""
+    return [*toy.TASKS, *brax_mjx.TASKS, *_gymnasium_tasks()]
+
+
+def make_env(name: str, **kwargs: Any) -> Env:
+    """Builds the raw (unwrapped, unbatched) task `name`; kwargs go to the task's constructor.
+
+    Wrap the result with `wrap_for_training` before handing it to the trainer.
+    """
+    if name in toy.TASKS:
+        return toy.make(name, **kwargs)
+    if name in brax_mjx.TASKS or name in brax_mjx.UNSUPPORTED:
+        return brax_mjx.make(name, **kwargs)
+    module = _gymnasium_module()
+    if module is not None and name in module.TASKS:
+        return module.make(name, **kwargs)
+
+    choices = [*toy.TASKS, *brax_mjx.TASKS, *(module.TASKS if module is not None else ())]
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+    raise ValueError(f"Unknown env {name!r}.{hint} Valid choices: {', '.join(choices)}")

@@ -1,0 +1,123 @@
+"""Flax networks: the noise-prediction policy, a vmapped critic ensemble and SAC's Gaussian actor.
+
+Shapes follow the official code (ALGORITHMS.md §4.2): 3x256 mish MLPs, a 16-dim scaled sinusoidal
+time embedding refined by Linear(32) -> mish -> Linear(16). Flax's default `lecun_normal` init is
+the closest match to Haiku's truncated-normal 1/sqrt(fan_in) init.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def sinusoidal_embedding(t: jax.Array, dim: int = 16) -> jax.Array:
+    """[sin(t f_j), cos(t f_j)] / sqrt(dim) with f_j = 10000^(-j / (dim/2)), j < dim/2."""
+    half = dim // 2
+    freqs = jnp.exp(-jnp.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
+    args = t.astype(jnp.float32)[..., None] * freqs
+    return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1) / jnp.sqrt(float(dim))
+
+
+class MLP(nn.Module):
+    """Dense layers with an activation between them (none after the last)."""
+
+    features: Sequence[int]
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = getattr(jax.nn, self.activation)
+        for i, f in enumerate(self.features):
+            x = nn.Dense(f)(x)
+            if i < len(self.features) - 1:
+                x = act(x)
+        return x
+
+
+class NoisePredictor(nn.Module):
+    """eps_theta(s, a_t, t): predicts the noise that produced a_t from a clean action."""
+
+    action_size: int
+    hidden: Sequence[int] = (256, 256, 256)
+    time_dim: int = 16
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, a_t: jax.Array, t: jax.Array) -> jax.Array:
+        emb = sinusoidal_embedding(t, self.time_dim)
+        emb = MLP((2 * self.time_dim, self.time_dim), self.activation)(emb)
+        x = jnp.concatenate([obs, a_t, emb], axis=-1)
+        return MLP((*self.hidden, self.action_size), self.activation)(x)
+
+
+class Critic(nn.Module):
+    """Q(s, a): an MLP on concat(s, a) with a scalar head."""
+
+    hidden: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, action], axis=-1)
+        return MLP((*self.hidden, 1), self.activation)(x)[..., 0]
+
+
+class CriticEnsemble(nn.Module):
+    """K independent critics evaluated in one vmapped call; returns [K, ...batch].
+
+    `num_critics` is a config value (2 = the usual twin critics); the parameters carry a leading
+    K axis, so min/mean over critics is a reduction, not copy-pasted modules.
+    """
+
+    num_critics: int = 2
+    hidden: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        ensemble = nn.vmap(
+            Critic,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        return ensemble(self.hidden, self.activation)(obs, action)
+
+
+class GaussianActor(nn.Module):
+    """SAC's actor: mean and log-std of a Gaussian that is squashed by tanh into [-1, 1]."""
+
+    action_size: int
+    hidden: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = MLP((*self.hidden, 2 * self.action_size), self.activation)(obs)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+def tanh_gaussian_sample(
+    mean: jax.Array, log_std: jax.Array, key: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised a = tanh(mean + std z) and its log-density, tanh correction included.
+
+    log pi(a) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2), computed in the numerically
+    stable form log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)). (The official SAC omits this
+    correction, ALGORITHMS.md §6.14; we do not.)
+    """
+    std = jnp.exp(log_std)
+    z = jax.random.normal(key, mean.shape)
+    u = mean + std * z
+    log_normal = -0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
+    log_det = 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+    return jnp.tanh(u), (log_normal - log_det).sum(-1)

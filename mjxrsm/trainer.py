@@ -1,0 +1,272 @@
+"""The fused, accelerator-resident trainer: `make_trainer(config)` -> jitted chunks.
+
+    train_chunk(state) = lax.scan over `iters_per_chunk` iterations of
+        act (all envs, vmapped)  ->  MJX step with auto-reset  ->  ring-buffer insert
+        ->  `updates_per_iter` gradient updates (a lax.scan of agent.update)
+
+The whole chunk is one XLA program with the TrainState donated: no host transfer happens inside,
+and the host sees the state only between chunks (logging, evaluation, checkpoints). Every array in
+TrainState that is per-environment has a leading `num_envs` axis, so it can later be sharded
+across devices without redesign.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from ml_collections import ConfigDict
+
+from mjxrsm import replay
+from mjxrsm.agents import make_agent
+from mjxrsm.agents.base import Agent
+from mjxrsm.envs import make_env
+from mjxrsm.envs.base import Env, EnvState
+from mjxrsm.envs.wrappers import wrap_for_training
+from mjxrsm.normalization import ObsStats
+from mjxrsm.replay import ReplayState, Transition
+
+
+@struct.dataclass
+class TrainState:
+    agent: Any
+    env: EnvState  # leaves have a leading [num_envs] axis
+    buffer: ReplayState
+    obs_stats: ObsStats
+    key: jax.Array
+    env_steps: jax.Array  # transitions collected so far, warm-up included (int32)
+    iteration: jax.Array  # vector steps taken so far, warm-up included (int32)
+    updates: jax.Array  # gradient updates taken so far (int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateSchedule:
+    """How `utd_ratio` maps onto vector steps: `per_iter` updates every `every` iterations."""
+
+    per_iter: int
+    every: int
+
+    @classmethod
+    def from_ratio(cls, utd_ratio: float, num_envs: int) -> UpdateSchedule:
+        per_step = utd_ratio * num_envs
+        if per_step >= 1:
+            if not math.isclose(per_step, round(per_step), rel_tol=1e-6):
+                raise ValueError(
+                    f"utd_ratio * num_envs = {per_step:g} must be an integer number of updates "
+                    "per vector step (or 1/integer); adjust utd_ratio or num_envs"
+                )
+            return cls(int(round(per_step)), 1)
+        every = 1.0 / per_step
+        if not math.isclose(every, round(every), rel_tol=1e-6):
+            raise ValueError(
+                f"utd_ratio * num_envs = {per_step:g}: 1/{per_step:g} = {every:g} vector steps per "
+                "update must be an integer; adjust utd_ratio or num_envs"
+            )
+        return cls(1, int(round(every)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """Jitted entry points plus the static facts the host loop needs."""
+
+    config: ConfigDict
+    env: Env
+    agent: Agent
+    schedule: UpdateSchedule
+    iters_per_chunk: int
+    warmup_iters: int
+    init: Callable[[jax.Array], TrainState]
+    warmup_chunk: Callable[[TrainState], tuple[TrainState, dict]]
+    train_chunk: Callable[[TrainState], tuple[TrainState, dict]]
+    evaluate: Callable[[TrainState, jax.Array], dict]
+
+    @property
+    def env_steps_per_chunk(self) -> int:
+        return self.iters_per_chunk * self.config.num_envs
+
+
+def _aggregate(m: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Reduce per-iteration metrics [iters] to scalars on device.
+
+    Update metrics are averaged over the iterations that ran updates (`update/applied`), policy
+    metrics over the steps whose policy step ran (`policy/applied`); episode returns are the mean
+    over episodes completed in the chunk (NaN-free: 0 episodes -> reported as count 0).
+    """
+    out = {}
+    upd_w = m.get("update/applied")
+    pol_w = m.get("policy/applied")
+    for k, v in m.items():
+        if k in ("update/applied", "policy/applied") or k.startswith("env/"):
+            continue
+        w = pol_w if (k.startswith("policy/") or k.split("/")[0] in ("dpmd", "sdac")) else upd_w
+        if w is None:
+            out[k] = v.mean()
+        else:
+            out[k] = (v * w).sum() / jnp.maximum(w.sum(), 1.0)
+    count = m["env/completed_count"].sum()
+    out["train/episodes"] = count
+    out["train/episode_return"] = m["env/completed_return"].sum() / jnp.maximum(count, 1.0)
+    out["train/episode_length"] = m["env/completed_length"].sum() / jnp.maximum(count, 1.0)
+    out["train/reward"] = m["env/reward"].mean()
+    if upd_w is not None:
+        out["update/count"] = upd_w.sum()
+    return out
+
+
+def make_trainer(config: ConfigDict) -> Trainer:
+    """Build env, agent and buffer from `config` and return the jitted chunk functions."""
+    env = wrap_for_training(make_env(config.env.name), config.env.episode_length)
+    obs_size, act_size = env.observation_size, env.action_size
+    agent = make_agent(config.algo, obs_size, act_size)
+    num_envs = config.num_envs
+    sched = UpdateSchedule.from_ratio(config.utd_ratio, num_envs)
+    iters_per_chunk = max(1, config.log_every // num_envs)
+    warmup_iters = -(-config.start_steps // num_envs)
+    batch_size = config.algo.batch_size
+    normalize = bool(config.normalize_obs)
+    v_reset, v_step = jax.vmap(env.reset), jax.vmap(env.step)
+
+    def init(key: jax.Array) -> TrainState:
+        k_agent, k_env, k_run = jax.random.split(key, 3)
+        example = Transition(
+            obs=jnp.zeros((obs_size,)),
+            action=jnp.zeros((act_size,)),
+            reward=jnp.zeros(()),
+            next_obs=jnp.zeros((obs_size,)),
+            done=jnp.zeros(()),
+        )
+        if config.replay_capacity < batch_size:
+            raise ValueError("replay_capacity must be >= algo.batch_size")
+        return TrainState(
+            agent=agent.init(k_agent),
+            env=v_reset(jax.random.split(k_env, num_envs)),
+            buffer=replay.init(config.replay_capacity, example),
+            obs_stats=ObsStats.init(obs_size),
+            key=k_run,
+            env_steps=jnp.zeros((), jnp.int32),
+            iteration=jnp.zeros((), jnp.int32),
+            updates=jnp.zeros((), jnp.int32),
+        )
+
+    def collect(state: TrainState, key: jax.Array, random_actions: bool):
+        """One vector step: act, step all envs, insert the transitions."""
+        obs = state.env.obs
+        if random_actions:
+            action = jax.random.uniform(key, (num_envs, act_size), minval=-1.0, maxval=1.0)
+        else:
+            action = agent.act(state.agent, state.obs_stats.normalize(obs, normalize), key)
+        env_state = v_step(state.env, action)
+        # next_obs is the true last observation of an ended episode, not the reset one; `done`
+        # is termination only, so truncated episodes bootstrap.
+        tr = Transition(obs, action, env_state.reward, env_state.info["final_obs"],
+                        env_state.terminated)
+        info = env_state.info
+        ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
+        env_metrics = {
+            "env/reward": env_state.reward.mean(),
+            "env/completed_count": ended.sum().astype(jnp.float32),
+            "env/completed_return": jnp.where(ended, info["completed_return"], 0.0).sum(),
+            "env/completed_length": jnp.where(ended, info["completed_length"], 0).sum()
+            .astype(jnp.float32),
+        }
+        state = state.replace(
+            env=env_state,
+            buffer=replay.insert(state.buffer, tr),
+            obs_stats=state.obs_stats.update(obs) if normalize else state.obs_stats,
+            env_steps=state.env_steps + num_envs,
+            iteration=state.iteration + 1,
+        )
+        return state, env_metrics
+
+    def update_many(state: TrainState, key: jax.Array):
+        def one(agent_state, k):
+            k_sample, k_update = jax.random.split(k)
+            b = replay.sample(state.buffer, k_sample, batch_size)
+            b = b._replace(
+                obs=state.obs_stats.normalize(b.obs, normalize),
+                next_obs=state.obs_stats.normalize(b.next_obs, normalize),
+            )
+            return agent.update(agent_state, b, k_update)
+
+        agent_state, metrics = jax.lax.scan(one, state.agent, jax.random.split(key, sched.per_iter))
+        metrics = jax.tree.map(lambda x: x.mean(0), metrics)
+        return state.replace(agent=agent_state, updates=state.updates + sched.per_iter), metrics
+
+    def train_iteration(state: TrainState, _):
+        key, k_act, k_upd = jax.random.split(state.key, 3)
+        state, env_metrics = collect(state.replace(key=key), k_act, random_actions=False)
+        if sched.every == 1:
+            state, upd_metrics = update_many(state, k_upd)
+            applied = jnp.ones((), jnp.float32)
+        else:
+            do = state.iteration % sched.every == 0
+            shapes = jax.eval_shape(update_many, state, k_upd)[1]
+            skip = lambda s, k: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
+            state, upd_metrics = jax.lax.cond(do, update_many, skip, state, k_upd)
+            applied = do.astype(jnp.float32)
+        return state, {**env_metrics, **upd_metrics, "update/applied": applied}
+
+    def warmup_iteration(state: TrainState, _):
+        key, k_act = jax.random.split(state.key)
+        return collect(state.replace(key=key), k_act, random_actions=True)
+
+    def train_chunk(state: TrainState):
+        state, metrics = jax.lax.scan(train_iteration, state, None, length=iters_per_chunk)
+        return state, _aggregate(metrics)
+
+    def warmup_chunk(state: TrainState):
+        state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
+        return state, _aggregate(metrics)
+
+    eval_env = wrap_for_training(make_env(config.env.name), config.env.episode_length)
+    n_eval = config.eval_episodes
+
+    def evaluate(state: TrainState, key: jax.Array) -> dict:
+        """One episode in each of `eval_episodes` parallel envs, no exploration noise (explicit
+        key: the best-of-N sampling stays stochastic, as in the official evaluator)."""
+        k_reset, k_run = jax.random.split(key)
+        env_state = jax.vmap(eval_env.reset)(jax.random.split(k_reset, n_eval))
+
+        def body(carry):
+            env_state, ret, length, alive, k, i = carry
+            k, k_act = jax.random.split(k)
+            obs = state.obs_stats.normalize(env_state.obs, normalize)
+            action = jnp.clip(agent.act(state.agent, obs, k_act, deterministic=True), -1.0, 1.0)
+            env_state = jax.vmap(eval_env.step)(env_state, action)
+            ret = ret + alive * env_state.reward
+            length = length + alive
+            ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
+            alive = alive * (1.0 - ended)
+            return env_state, ret, length, alive, k, i + 1
+
+        def cond(carry):
+            return jnp.logical_and(carry[3].sum() > 0, carry[5] < eval_env.episode_length)
+
+        zeros = jnp.zeros((n_eval,))
+        carry = (env_state, zeros, zeros, jnp.ones((n_eval,)), k_run, jnp.zeros((), jnp.int32))
+        _, ret, length, _, _, _ = jax.lax.while_loop(cond, body, carry)
+        return {
+            "eval/return_mean": ret.mean(),
+            "eval/return_std": ret.std(),
+            "eval/return_min": ret.min(),
+            "eval/return_max": ret.max(),
+            "eval/length_mean": length.mean(),
+        }
+
+    return Trainer(
+        config=config,
+        env=env,
+        agent=agent,
+        schedule=sched,
+        iters_per_chunk=iters_per_chunk,
+        warmup_iters=warmup_iters,
+        init=jax.jit(init),
+        warmup_chunk=jax.jit(warmup_chunk, donate_argnums=0),
+        train_chunk=jax.jit(train_chunk, donate_argnums=0),
+        evaluate=jax.jit(evaluate),
+    )
