@@ -109,7 +109,7 @@ def insert(state: ReplayState, batch: Transition) -> ReplayState:
     return ReplayState(
         data=data,
         insert_pos=((state.insert_pos + n) % capacity).astype(jnp.int32),
-        size=jnp.minimum(state.size + n, capacity).astype(jnp.int32),
+        size=state.size + n.astype(jnp.int32),
     )
 
 

@@ -1,0 +1,102 @@
+"""Orbax checkpoints of the whole TrainState (agent, envs, optional replay buffer, RNG, counters).
+
+Orbax writes each step into a temporary directory and renames it when complete, so a kill in
+the middle of a save never leaves a checkpoint that loads: a half-written one is not listed.
+We store the state's leaves (with a fingerprint of the tree structure) and restore them into the
+structure of a freshly initialised state, so a checkpoint from another config fails loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored into this run's state."""
+
+
+def _fingerprint(tree: Any) -> str:
+    leaves, treedef = jax.tree.flatten(tree)
+    desc = str(treedef) + "|".join(f"{np.shape(x)}{np.asarray(x).dtype}" for x in leaves)
+    return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+class Checkpointer:
+    def __init__(self, directory: str | Path, keep: int = 2, include_buffer: bool = True):
+        self.directory = Path(directory).absolute()
+        self.include_buffer = include_buffer
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        )
+
+    def _strip(self, state):
+        return state if self.include_buffer else state.replace(buffer=None)
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state, extra: dict | None = None) -> None:
+        tree = self._strip(state)
+        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))}
+        meta = {"fingerprint": _fingerprint(tree), "step": step, **(extra or {})}
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)),
+        )
+        self._manager.wait_until_finished()
+
+    def restore(self, template, step: int | None = None):
+        """Restore into the structure of `template` (a freshly initialised TrainState).
+
+        Without the buffer in the checkpoint, the template's (empty) buffer is kept.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        tree = self._strip(template)
+        leaves, treedef = jax.tree.flatten(tree)
+        where = self.directory / str(step)
+        try:
+            restored = self._manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(
+                        {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+                    ),
+                    meta=ocp.args.JsonRestore(),
+                ),
+            )
+        except Exception as e:  # orbax raises many types for unreadable files
+            raise CheckpointError(
+                f"checkpoint {where} is unreadable ({type(e).__name__}: {e}). Delete that step "
+                f"directory to fall back to an earlier one (available: {self.all_steps()}), or "
+                "start a fresh run in another --workdir."
+            ) from e
+        meta = restored["meta"]
+        if meta.get("fingerprint") != _fingerprint(tree):
+            raise CheckpointError(
+                f"checkpoint {where} was written by a different config (state structure differs); "
+                "resume with the run's own config.json, or start a fresh run"
+            )
+        new_leaves = [restored["state"][f"{i:05d}"] for i in range(len(leaves))]
+        for old, new in zip(leaves, new_leaves, strict=True):
+            if np.shape(old) != np.shape(new):
+                raise CheckpointError(f"checkpoint {where}: leaf shape {np.shape(new)} != "
+                                      f"{np.shape(old)}")
+        state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in new_leaves])
+        if not self.include_buffer:
+            state = state.replace(buffer=template.buffer)
+        return state, meta
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,72 @@
+"""Validate a resolved config before anything is compiled, with messages that name the choices."""
+
+from __future__ import annotations
+
+from ml_collections import ConfigDict
+
+from mjxrsm import diffusion, rsm
+
+CHOICES = {
+    "algo.beta_schedule": diffusion.SCHEDULES,
+    "algo.sampler": diffusion.SAMPLERS,
+    "algo.sampler_variance": diffusion.VARIANCES,
+    "algo.q_norm": rsm.Q_NORMS,
+    "algo.act_with": ("target", "online"),
+}
+POSITIVE_INTS = ("num_envs", "total_env_steps", "replay_capacity", "log_every", "eval_every",
+                 "eval_episodes", "checkpoint_every", "keep_checkpoints", "env.episode_length",
+                 "algo.batch_size", "algo.num_particles", "algo.diffusion_steps",
+                 "algo.num_candidates", "algo.policy_delay", "algo.target_update_every",
+                 "algo.alpha_update_every", "algo.num_critics")
+POSITIVE_FLOATS = ("utd_ratio", "algo.lr", "algo.critic_lr", "algo.alpha_lr", "algo.alpha_init",
+                   "algo.temp_factor", "algo.beta_schedule_scale")
+
+
+def _get(config: ConfigDict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; raised before any compilation."""
+
+
+def validate(config: ConfigDict) -> None:
+    from mjxrsm.agents import ALGORITHMS
+    from mjxrsm.envs import available_envs
+    from mjxrsm.trainer import UpdateSchedule
+
+    errors = []
+    if config.env.name not in available_envs():
+        errors.append(f"env.name={config.env.name!r} is unknown; choose one of {available_envs()}")
+    if config.algo.name not in ALGORITHMS:
+        errors.append(f"algo.name={config.algo.name!r} is unknown; choose one of {sorted(ALGORITHMS)}")
+    for key, choices in CHOICES.items():
+        value = _get(config, key)
+        if value is not None and value not in choices:
+            errors.append(f"{key}={value!r} is not valid; choose one of {list(choices)}")
+    for key in POSITIVE_INTS:
+        value = _get(config, key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            errors.append(f"{key}={value!r} must be a positive integer")
+    for key in POSITIVE_FLOATS:
+        value = _get(config, key)
+        if value is not None and not value > 0:
+            errors.append(f"{key}={value!r} must be > 0")
+    if config.start_steps < config.algo.batch_size:
+        errors.append(f"start_steps={config.start_steps} must be >= algo.batch_size="
+                      f"{config.algo.batch_size} (the first update samples a full batch)")
+    if config.replay_capacity < config.start_steps:
+        errors.append("replay_capacity must be >= start_steps")
+    if config.num_envs > config.replay_capacity:
+        errors.append("num_envs must be <= replay_capacity")
+    try:
+        UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs)
+    except ValueError as e:
+        errors.append(str(e))
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))

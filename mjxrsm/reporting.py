@@ -1,0 +1,103 @@
+"""What a run leaves behind and shows: a progress line per chunk, CSV and TensorBoard logs of every
+metric, `summary.json` and a learning-curve PNG in the run directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Reporter:
+    def __init__(self, workdir: Path, total_env_steps: int, tensorboard: bool = True,
+                 stream=sys.stdout):
+        self.workdir = Path(workdir)
+        self.total = total_env_steps
+        self.stream = stream
+        self._csv: dict[str, tuple] = {}
+        self._tb = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.workdir / "tb"))
+        self.evals: list[tuple[int, float, float]] = []
+        self.last_eval = float("nan")
+        self._t0 = time.time()
+
+    def _write_csv(self, name: str, row: dict) -> None:
+        path = self.workdir / f"{name}.csv"
+        if name not in self._csv:
+            new = not path.exists()
+            f = path.open("a", newline="")
+            if not new:  # resumed run: keep the existing header's columns
+                with path.open() as r:
+                    fields = next(csv.reader(r), list(row))
+            else:
+                fields = list(row)
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            self._csv[name] = (f, w)
+        f, w = self._csv[name]
+        w.writerow(row)
+        f.flush()
+
+    def log(self, kind: str, step: int, metrics: dict[str, float]) -> None:
+        row = {"env_steps": step, "wall_time": round(time.time() - self._t0, 3), **metrics}
+        self._write_csv(kind, row)
+        if self._tb is not None:
+            for k, v in metrics.items():
+                self._tb.add_scalar(k if "/" in k else f"{kind}/{k}", v, step)
+        if kind == "eval":
+            self.last_eval = metrics["eval/return_mean"]
+            self.evals.append((step, metrics["eval/return_mean"], metrics["eval/return_std"]))
+
+    def progress(self, step: int, env_sps: float, ups: float, elapsed: float) -> None:
+        frac = min(step / max(self.total, 1), 1.0)
+        eta = (self.total - step) / env_sps if env_sps > 0 else float("inf")
+        print(
+            f"[{100 * frac:5.1f}%] env steps {step:,}/{self.total:,} | {env_sps:,.0f} env-steps/s"
+            f" | {ups:,.1f} updates/s | eval return {self.last_eval:.1f}"
+            f" | elapsed {_fmt_time(elapsed)} | ETA {_fmt_time(eta)}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def finish(self, summary: dict) -> None:
+        (self.workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        self.plot()
+        for f, _ in self._csv.values():
+            f.close()
+        if self._tb is not None:
+            self._tb.close()
+
+    def plot(self) -> None:
+        if not self.evals:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        steps, mean, std = zip(*self.evals, strict=True)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(steps, mean, marker="o")
+        ax.fill_between(steps, [m - s for m, s in zip(mean, std, strict=True)],
+                        [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)
+        ax.set_xlabel("env steps (after warm-up)")
+        ax.set_ylabel("eval return (mean ± sd over episodes)")
+        ax.set_title(self.workdir.name)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(self.workdir / "learning_curve.png", dpi=100)
+        plt.close(fig)

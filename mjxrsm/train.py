@@ -1,0 +1,187 @@
+"""The host loop and CLI.
+
+    python -m mjxrsm.train --config=configs/train.py:humanoid,dpmd --workdir=runs/x \
+        --config.algo.lr=1e-4 [--resume]
+
+The host only schedules: it calls the jitted `train_chunk` (trainer.py), and between chunks it
+checks the metrics for NaN/Inf, logs, evaluates and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from absl import logging as absl_logging
+from ml_collections import ConfigDict
+
+from mjxrsm.checkpoint import Checkpointer
+from mjxrsm.config_check import validate
+from mjxrsm.reporting import Reporter
+
+
+class TrainingDivergedError(RuntimeError):
+    """A metric became NaN/Inf; the last good checkpoint is kept untouched."""
+
+
+def check_finite(metrics: dict[str, float], step: int, last_checkpoint: str) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        name, value = next(iter(bad.items()))
+        raise TrainingDivergedError(
+            f"training diverged: {name} = {value} at env step {step:,} (non-finite: "
+            f"{sorted(bad)}). Nothing from this chunk was saved; the last good checkpoint is "
+            f"{last_checkpoint}. Try a lower learning rate (--config.algo.lr, "
+            "--config.algo.critic_lr) or --config.normalize_obs=True."
+        )
+
+
+def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool) -> None:
+    ckpt_dir = workdir / "checkpoints"
+    has_run = ckpt_dir.exists() and any(p.name.isdigit() for p in ckpt_dir.iterdir())
+    if has_run and not resume:
+        raise FileExistsError(
+            f"{workdir} already holds a run (checkpoints in {ckpt_dir}). Pass --resume to continue "
+            "it, or choose another --workdir; nothing was changed."
+        )
+    if resume and (workdir / "config.json").exists():
+        saved = json.loads((workdir / "config.json").read_text())
+        if saved != json.loads(config.to_json_best_effort()):
+            print(f"warning: resuming {workdir} with a config that differs from its config.json",
+                  file=sys.stderr)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+
+
+def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
+        max_chunks: int | None = None, stream=sys.stdout) -> dict:
+    """Train according to `config` in `workdir`; returns the summary (also in summary.json).
+
+    `max_chunks` stops early after that many training chunks (tests, quick looks); the run can
+    be continued later with `resume=True`.
+    """
+    validate(config)
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
+    workdir = Path(workdir)
+    _prepare_workdir(workdir, config, resume)
+
+    from mjxrsm.trainer import make_trainer  # heavy imports after validation
+
+    trainer = make_trainer(config)
+    ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer)
+    reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream)
+    warmup_steps = trainer.warmup_iters * config.num_envs
+    chunk_steps = trainer.env_steps_per_chunk
+
+    state = trainer.init(jax.random.PRNGKey(config.seed))
+    start = time.time()
+    if resume and ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(state)
+        print(f"resumed from {ckpt.directory / str(meta['step'])}", file=stream, flush=True)
+        if not config.checkpoint_buffer:  # refill the empty buffer, keep the counters
+            counters = (state.env_steps, state.iteration)
+            state, _ = trainer.warmup_chunk(state)
+            state = state.replace(env_steps=counters[0], iteration=counters[1])
+    elif config.start_steps > 0:
+        print(f"compiling and collecting {warmup_steps:,} random warm-up steps ...",
+              file=stream, flush=True)
+        state, _ = trainer.warmup_chunk(state)
+
+    def trained(s) -> int:
+        return int(s.env_steps) - warmup_steps
+
+    def evaluate(s, step: int) -> None:
+        key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 10_007), step)
+        metrics = {k: float(v) for k, v in jax.device_get(trainer.evaluate(s, key)).items()}
+        check_finite(metrics, step, str(ckpt.latest_step()))
+        reporter.log("eval", step, metrics)
+
+    step = trained(state)
+    next_eval = (step // config.eval_every + 1) * config.eval_every
+    next_ckpt = (step // config.checkpoint_every + 1) * config.checkpoint_every
+    chunks, t_prev, s_prev, u_prev = 0, time.time(), step, int(state.updates)
+    compile_s = None
+    print(f"compiling the training chunk ({trainer.iters_per_chunk} iterations x "
+          f"{config.num_envs} envs, {trainer.schedule.per_iter} update(s) every "
+          f"{trainer.schedule.every} iteration(s)) ...", file=stream, flush=True)
+    while step < config.total_env_steps and (max_chunks is None or chunks < max_chunks):
+        t_chunk = time.time()
+        state, metrics = trainer.train_chunk(state)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        step, chunks = trained(state), chunks + 1
+        if compile_s is None:
+            compile_s = time.time() - t_chunk
+        check_finite(metrics, step, str(ckpt.latest_step()))
+        reporter.log("train", step, metrics)
+        if step >= next_eval or step >= config.total_env_steps:
+            evaluate(state, step)
+            next_eval = (step // config.eval_every + 1) * config.eval_every
+        if step >= next_ckpt or step >= config.total_env_steps:
+            ckpt.save(step, state, {"env_steps": step})
+            next_ckpt = (step // config.checkpoint_every + 1) * config.checkpoint_every
+        now = time.time()
+        updates = int(state.updates)
+        dt = max(now - t_prev, 1e-9)
+        reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt, now - start)
+        t_prev, s_prev, u_prev = now, step, updates
+    if ckpt.latest_step() != step:
+        ckpt.save(step, state, {"env_steps": step})
+    ckpt.close()
+
+    wall = time.time() - start
+    evals = reporter.evals
+    summary = {
+        "env": config.env.name,
+        "algo": config.algo.name,
+        "preset": config.preset,
+        "seed": config.seed,
+        "env_steps": step,
+        "warmup_env_steps": warmup_steps,
+        "gradient_updates": int(state.updates),
+        "wall_time_s": wall,
+        "first_chunk_s_incl_compile": compile_s,
+        "env_steps_per_chunk": chunk_steps,
+        "final_eval_return": evals[-1][1] if evals else None,
+        "best_eval_return": max(e[1] for e in evals) if evals else None,
+        "evals": [{"env_steps": s, "return_mean": m, "return_std": sd} for s, m, sd in evals],
+        "device": str(jax.devices()[0].device_kind),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "finished": step >= config.total_env_steps,
+    }
+    reporter.finish(summary)
+    return summary
+
+
+def cli(argv: list[str] | None = None) -> None:
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", "configs/train.py", "ENV,ALGO[,PRESET] config.",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).")
+    flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
+    flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.")
+
+    def main(_):
+        cfg = flags.FLAGS.config
+        workdir = flags.FLAGS.workdir or f"runs/{cfg.env.name}-{cfg.algo.name}-{cfg.seed}"
+        try:
+            summary = run(cfg, workdir, flags.FLAGS.resume, flags.FLAGS.max_chunks)
+        except (ValueError, FileExistsError, RuntimeError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        print(json.dumps({k: v for k, v in summary.items() if k != "evals"}, indent=2,
+                         default=lambda x: float(np.asarray(x))))
+
+    app.run(main, argv=argv)
+
+
+if __name__ == "__main__":
+    cli()
