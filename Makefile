@@ -4,11 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ENV    ?= inverted_pendulum
 ALGO   ?= dpmd
+PRESET ?= paper
 ARGS   ?=
-WORKDIR ?= runs/$(ENV)-$(ALGO)
+WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
-.PHONY: install train test test-slow lint bench bench-learning clean
+.PHONY: install quickstart train test test-slow lint bench bench-learning clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +20,11 @@ install: $(PY)
 
 train:
 	@test -x $(PY) || $(MAKE) install
-	$(PY) -m mjxrsm.train --config=configs/train.py:$(ENV),$(ALGO) --workdir=$(WORKDIR) $(ARGS)
+	$(PY) -m mjxrsm.train --config=configs/train.py:$(ENV),$(ALGO),$(PRESET) --workdir=$(WORKDIR) $(ARGS)
+
+# The README's first command: DPMD on inverted_pendulum with the small CPU preset.
+quickstart:
+	$(MAKE) train ENV=inverted_pendulum ALGO=dpmd PRESET=cpu WORKDIR=runs/quickstart ARGS="--resume $(ARGS)"
 
 test:
 	@test -x $(PY) || $(MAKE) install

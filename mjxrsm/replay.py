@@ -77,7 +77,7 @@ def _batch_len(state: ReplayState, batch: Transition) -> int:
     (n,) = lengths
     for d, b in zip(buf_leaves, batch_leaves, strict=True):
         if jnp.shape(b)[1:] != d.shape[1:]:
-            raise ValueError(f"batch row shape {jnp.shape(b)[1:]} != buffer row shape {d.shape[1:]}")
+            raise ValueError(f"batch row shape {jnp.shape(b)[1:]} != buffer row {d.shape[1:]}")
     if n > state.capacity:
         raise ValueError(
             f"cannot insert {n} transitions at once into a buffer of capacity {state.capacity}; "
@@ -109,7 +109,7 @@ def insert(state: ReplayState, batch: Transition) -> ReplayState:
     return ReplayState(
         data=data,
         insert_pos=((state.insert_pos + n) % capacity).astype(jnp.int32),
-        size=state.size + n.astype(jnp.int32),
+        size=jnp.minimum(state.size + n, capacity).astype(jnp.int32),
     )
 
 

@@ -133,10 +133,9 @@ class Pendulum:
         u = self.max_torque * jnp.clip(action[0], -1.0, 1.0)
         th_norm = jnp.mod(th + jnp.pi, 2 * jnp.pi) - jnp.pi
         cost = th_norm**2 + 0.1 * th_dot**2 + 0.001 * u**2
-        new_th_dot = th_dot + (
-            3.0 * self.g / (2.0 * self.length) * jnp.sin(th)
-            + 3.0 / (self.m * self.length**2) * u
-        ) * self.dt
+        gravity = 3.0 * self.g / (2.0 * self.length) * jnp.sin(th)
+        torque = 3.0 / (self.m * self.length**2) * u
+        new_th_dot = th_dot + (gravity + torque) * self.dt
         new_th_dot = jnp.clip(new_th_dot, -self.max_speed, self.max_speed)
         new_th = th + new_th_dot * self.dt
         physics = PendulumPhysics(theta=new_th, theta_dot=new_th_dot)
