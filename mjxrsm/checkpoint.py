@@ -47,7 +47,10 @@ class Checkpointer:
 
     def save(self, step: int, state, extra: dict | None = None) -> None:
         tree = self._strip(state)
-        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))}
+        # Zero-size leaves (e.g. empty contact arrays in MJX state) hold no data and Orbax
+        # refuses them; they are taken from the template on restore.
+        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))
+                  if np.size(x) > 0}
         meta = {"fingerprint": _fingerprint(tree), "step": step, **(extra or {})}
         self._manager.save(
             step,
@@ -71,7 +74,7 @@ class Checkpointer:
                 step,
                 args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(
-                        {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+                        {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
                     ),
                     meta=ocp.args.JsonRestore(),
                 ),
@@ -88,7 +91,8 @@ class Checkpointer:
                 f"checkpoint {where} was written by a different config (state structure differs); "
                 "resume with the run's own config.json, or start a fresh run"
             )
-        new_leaves = [restored["state"][f"{i:05d}"] for i in range(len(leaves))]
+        new_leaves = [restored["state"][f"{i:05d}"] if np.size(x) > 0 else x
+                      for i, x in enumerate(leaves)]
         for old, new in zip(leaves, new_leaves, strict=True):
             if np.shape(old) != np.shape(new):
                 raise CheckpointError(f"checkpoint {where}: leaf shape {np.shape(new)} != "

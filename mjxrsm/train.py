@@ -93,13 +93,17 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
               file=stream, flush=True)
         state, _ = trainer.warmup_chunk(state)
 
+    def last_ckpt() -> str:
+        latest = ckpt.latest_step()
+        return "none (no checkpoint yet)" if latest is None else str(ckpt.directory / str(latest))
+
     def trained(s) -> int:
         return int(s.env_steps) - warmup_steps
 
     def evaluate(s, step: int) -> None:
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 10_007), step)
         metrics = {k: float(v) for k, v in jax.device_get(trainer.evaluate(s, key)).items()}
-        check_finite(metrics, step, str(ckpt.latest_step()))
+        check_finite(metrics, step, last_ckpt())
         reporter.log("eval", step, metrics)
 
     step = trained(state)
@@ -117,7 +121,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         step, chunks = trained(state), chunks + 1
         if compile_s is None:
             compile_s = time.time() - t_chunk
-        check_finite(metrics, step, str(ckpt.latest_step()))
+        check_finite(metrics, step, last_ckpt())
         reporter.log("train", step, metrics)
         if step >= next_eval or step >= config.total_env_steps:
             evaluate(state, step)
@@ -130,6 +134,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         dt = max(now - t_prev, 1e-9)
         reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt, now - start)
         t_prev, s_prev, u_prev = now, step, updates
+    if not reporter.evals or reporter.evals[-1][0] != step:
+        evaluate(state, step)  # every run ends with an evaluation of its final policy
     if ckpt.latest_step() != step:
         ckpt.save(step, state, {"env_steps": step})
     ckpt.close()

@@ -125,7 +125,10 @@ def _plane_capsule_mujoco_frames(
         return jp.stack(dists), jp.stack(poss), jp.stack([frame, frame])
 
     dist, pos, frame = jax.vmap(collide)(
-        d.geom_xpos[plane], d.geom_xmat[plane], d.geom_xpos[cap], d.geom_xmat[cap],
+        d.geom_xpos[plane],
+        d.geom_xmat[plane],
+        d.geom_xpos[cap],
+        d.geom_xmat[cap],
         m.geom_size[cap],
     )
     # MJX lays out the contacts of one geom pair next to each other.
@@ -215,7 +218,13 @@ class GymnasiumMJXEnv:
     # ----------------------------------------------------------------- Env protocol
     @property
     def observation_size(self) -> int:
-        return self._observation_size()
+        return sum(self.observation_structure.values())
+
+    @property
+    def observation_structure(self) -> dict[str, int]:
+        """Observation segments in order -> sizes (Gymnasium's `observation_structure`,
+        without the skipped positions and empty segments)."""
+        return {k: v for k, v in self._observation_structure().items() if v}
 
     @property
     def action_size(self) -> int:
@@ -248,7 +257,7 @@ class GymnasiumMJXEnv:
         """
         data = self._data0.replace(qpos=jp.asarray(qpos), qvel=jp.asarray(qvel))
         with mujoco_contact_frames(self.use_mujoco_contact_frames):
-            data = mjx.forward(self.sys, data)
+            data = _same_dtypes(mjx.forward(self.sys, data), data)
         return self.state_from_data(data)
 
     def state_from_data(self, data: mjx.Data) -> EnvState:
@@ -257,7 +266,11 @@ class GymnasiumMJXEnv:
         info = {k: jp.zeros_like(v) if k in self.step_only_keys else v for k, v in info.items()}
         zero = jp.zeros((), data.qpos.dtype)
         return EnvState(
-            physics=data, obs=self._obs(data), reward=zero, terminated=zero, truncated=zero,
+            physics=data,
+            obs=self._obs(data),
+            reward=zero,
+            terminated=zero,
+            truncated=zero,
             info=info,
         )
 
@@ -273,8 +286,12 @@ class GymnasiumMJXEnv:
         else:
             terminated = jp.zeros_like(reward)
         return state.replace(
-            physics=after, obs=self._obs(after), reward=reward, terminated=terminated,
-            truncated=jp.zeros_like(reward), info={**state.info, **info},
+            physics=after,
+            obs=self._obs(after),
+            reward=reward,
+            terminated=terminated,
+            truncated=jp.zeros_like(reward),
+            info=info,
         )
 
     # ----------------------------------------------------------------- shared physics
@@ -295,9 +312,7 @@ class GymnasiumMJXEnv:
         data = data.replace(ctrl=ctrl.astype(data.ctrl.dtype))
 
         def substep(_: int, d: mjx.Data) -> mjx.Data:
-            new = mjx.step(self.sys, d)
-            # Keep the loop carry's dtypes fixed (MJX may widen integer fields under x64).
-            return jax.tree.map(lambda n, o: n.astype(o.dtype), new, d)
+            return _same_dtypes(mjx.step(self.sys, d), d)
 
         with mujoco_contact_frames(self.use_mujoco_contact_frames):
             data = jax.lax.fori_loop(0, self.frame_skip, substep, data)
@@ -310,7 +325,7 @@ class GymnasiumMJXEnv:
         return (self._body_mass @ data.xipos / jp.sum(self._body_mass))[:2]
 
     # ----------------------------------------------------------------- per task
-    def _observation_size(self) -> int:
+    def _observation_structure(self) -> dict[str, int]:
         raise NotImplementedError
 
     def _obs(self, data: mjx.Data) -> jax.Array:
@@ -322,6 +337,12 @@ class GymnasiumMJXEnv:
 
     def _is_healthy(self, data: mjx.Data) -> jax.Array:
         return jp.array(True)
+
+
+def _same_dtypes(new: mjx.Data, like: mjx.Data) -> mjx.Data:
+    """Cast `new` to `like`'s leaf dtypes: reset and step physics must be one pytree type (the
+    auto-reset selects between them) and MJX widens some integer fields under x64."""
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, like)
 
 
 def state_vector(data: mjx.Data) -> jax.Array:

@@ -42,8 +42,8 @@ class _PlanarRunner(GymnasiumMJXEnv):
         self.ctrl_cost_weight = float(ctrl_cost_weight)
         self.skip_qpos = int(bool(exclude_current_positions_from_observation))
 
-    def _observation_size(self) -> int:
-        return self.mj_model.nq + self.mj_model.nv - self.skip_qpos
+    def _observation_structure(self) -> dict[str, int]:
+        return {"qpos": self.mj_model.nq - self.skip_qpos, "qvel": self.mj_model.nv}
 
     def _obs(self, data: mjx.Data) -> jax.Array:
         qvel = jp.clip(data.qvel, -10.0, 10.0) if self.clip_qvel else data.qvel
@@ -251,8 +251,8 @@ class Swimmer(_Planar2DOF):
             **kwargs,
         )
 
-    def _observation_size(self) -> int:
-        return self.mj_model.nq + self.mj_model.nv - self.skip_qpos
+    def _observation_structure(self) -> dict[str, int]:
+        return {"qpos": self.mj_model.nq - self.skip_qpos, "qvel": self.mj_model.nv}
 
     def _obs(self, data: mjx.Data) -> jax.Array:
         return jp.concatenate([data.qpos[self.skip_qpos :], data.qvel])
@@ -271,7 +271,11 @@ class Ant(_Planar2DOF):
     frame_skip_default = 5
     qvel_noise = "normal"
     step_only_keys = (
-        "x_velocity", "y_velocity", "reward_forward", "reward_ctrl", "reward_contact",
+        "x_velocity",
+        "y_velocity",
+        "reward_forward",
+        "reward_ctrl",
+        "reward_contact",
         "reward_survive",
     )
 
@@ -318,9 +322,13 @@ class Ant(_Planar2DOF):
         lo, hi = self.contact_force_range
         return jp.clip(data._impl.cfrc_ext, lo, hi)
 
-    def _observation_size(self) -> int:
+    def _observation_structure(self) -> dict[str, int]:
         m = self.mj_model
-        return m.nq + m.nv - self.skip_qpos + 6 * (m.nbody - 1) * self.include_cfrc_ext
+        return {
+            "qpos": m.nq - self.skip_qpos,
+            "qvel": m.nv,
+            "cfrc_ext": 6 * (m.nbody - 1) * self.include_cfrc_ext,
+        }
 
     def _obs(self, data: mjx.Data) -> jax.Array:
         parts = [data.qpos[self.skip_qpos :], data.qvel]
@@ -353,7 +361,11 @@ class Humanoid(_Planar2DOF):
     xml_file = "humanoid.xml"
     frame_skip_default = 5
     step_only_keys = (
-        "x_velocity", "y_velocity", "reward_forward", "reward_ctrl", "reward_contact",
+        "x_velocity",
+        "y_velocity",
+        "reward_forward",
+        "reward_ctrl",
+        "reward_contact",
         "reward_survive",
     )
 
@@ -396,11 +408,25 @@ class Humanoid(_Planar2DOF):
     def needs_cfrc_ext(self) -> bool:
         return self.include_cfrc_ext or self.contact_cost_weight != 0.0
 
+    def _observation_structure(self) -> dict[str, int]:
+        m = self.mj_model
+        nb = m.nbody - 1
+        return {
+            "qpos": m.nq - self.skip_qpos,
+            "qvel": m.nv,
+            "cinert": 10 * nb * self.include_cinert,
+            "cvel": 6 * nb * self.include_cvel,
+            "qfrc_actuator": (m.nv - 6) * self.include_qfrc_actuator,
+            "cfrc_ext": 6 * nb * self.include_cfrc_ext,
+        }
+
     def _observation_size(self) -> int:
         m = self.mj_model
         nb = m.nbody - 1
         return (
-            m.nq + m.nv - self.skip_qpos
+            m.nq
+            + m.nv
+            - self.skip_qpos
             + 10 * nb * self.include_cinert
             + 6 * nb * self.include_cvel
             + (m.nv - 6) * self.include_qfrc_actuator
