@@ -5,6 +5,7 @@ from __future__ import annotations
 from ml_collections import ConfigDict
 
 from mjxrsm import diffusion, rsm
+from mjxrsm.networks import ACTIVATIONS
 
 CHOICES = {
     "algo.beta_schedule": diffusion.SCHEDULES,
@@ -12,6 +13,7 @@ CHOICES = {
     "algo.sampler_variance": diffusion.VARIANCES,
     "algo.q_norm": rsm.Q_NORMS,
     "algo.act_with": ("target", "online"),
+    "algo.activation": tuple(ACTIVATIONS),
 }
 POSITIVE_INTS = ("num_envs", "total_env_steps", "replay_capacity", "log_every", "eval_every",
                  "eval_episodes", "checkpoint_every", "keep_checkpoints", "env.episode_length",

@@ -64,7 +64,7 @@ class Reporter:
 
     def progress(self, step: int, env_sps: float, ups: float, elapsed: float) -> None:
         frac = min(step / max(self.total, 1), 1.0)
-        eta = (self.total - step) / env_sps if env_sps > 0 else float("inf")
+        eta = max(self.total - step, 0) / env_sps if env_sps > 0 else float("inf")
         print(
             f"[{100 * frac:5.1f}%] env steps {step:,}/{self.total:,} | {env_sps:,.0f} env-steps/s"
             f" | {ups:,.1f} updates/s | eval return {self.last_eval:.1f}"

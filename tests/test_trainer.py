@@ -188,3 +188,29 @@ def test_corrupt_checkpoint_gives_actionable_error(tmp_path):
     template = make_trainer(c).init(jax.random.PRNGKey(0))
     with pytest.raises(CheckpointError, match="unreadable|different config"):
         Checkpointer(tmp_path / "checkpoints").restore(template)
+
+
+def test_obs_stats_merge_matches_numpy():
+    from mjxrsm.normalization import ObsStats
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(7 * 32, 5)).astype(np.float32)
+    stats = ObsStats.init(5)
+    for chunk in np.split(data, 7):
+        stats = stats.update(jax.numpy.asarray(chunk))
+    np.testing.assert_allclose(stats.mean, data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats.m2 / stats.count, data.var(0), rtol=1e-4)
+    z = np.asarray(stats.normalize(jax.numpy.asarray(data), True))
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(z.std(0), 1.0, atol=1e-3)
+    assert stats.normalize(data, False) is data
+
+
+def test_normalized_training_runs():
+    c = tiny_config("dpmd")
+    c.normalize_obs = True
+    tr = make_trainer(c)
+    s, _ = tr.warmup_chunk(tr.init(jax.random.PRNGKey(0)))
+    s, m = tr.train_chunk(s)
+    assert float(s.obs_stats.count) == 32 + 16
+    assert all(np.isfinite(float(v)) for v in m.values())
