@@ -33,7 +33,8 @@ def base_config() -> ConfigDict:
     c = ConfigDict()
     c.seed = 0
     c.preset = "paper"
-    c.env = ConfigDict({"name": "inverted_pendulum", "episode_length": 1000})
+    # episode_length 0 = the task's own time limit (1000 for MuJoCo tasks, 200 for pendulum).
+    c.env = ConfigDict({"name": "inverted_pendulum", "episode_length": 0})
     c.num_envs = 5
     c.utd_ratio = 0.2  # gradient updates per collected transition (official: 1 per 5)
     c.start_steps = 30_000  # uniform-random warm-up transitions, not counted in the budget

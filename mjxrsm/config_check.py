@@ -16,7 +16,7 @@ CHOICES = {
     "algo.activation": tuple(ACTIVATIONS),
 }
 POSITIVE_INTS = ("num_envs", "total_env_steps", "replay_capacity", "log_every", "eval_every",
-                 "eval_episodes", "checkpoint_every", "keep_checkpoints", "env.episode_length",
+                 "eval_episodes", "checkpoint_every", "keep_checkpoints",
                  "algo.batch_size", "algo.num_particles", "algo.diffusion_steps",
                  "algo.num_candidates", "algo.policy_delay", "algo.target_update_every",
                  "algo.alpha_update_every", "algo.num_critics")
@@ -59,6 +59,8 @@ def validate(config: ConfigDict) -> None:
         value = _get(config, key)
         if value is not None and not value > 0:
             errors.append(f"{key}={value!r} must be > 0")
+    if not isinstance(config.env.episode_length, int) or config.env.episode_length < 0:
+        errors.append("env.episode_length must be >= 0 (0 = the task's own time limit)")
     if config.start_steps < config.algo.batch_size:
         errors.append(f"start_steps={config.start_steps} must be >= algo.batch_size="
                       f"{config.algo.batch_size} (the first update samples a full batch)")

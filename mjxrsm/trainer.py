@@ -120,7 +120,8 @@ def _aggregate(m: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 def make_trainer(config: ConfigDict) -> Trainer:
     """Build env, agent and buffer from `config` and return the jitted chunk functions."""
-    env = wrap_for_training(make_env(config.env.name), config.env.episode_length)
+    episode_length = config.env.episode_length or None  # 0: the task's own limit
+    env = wrap_for_training(make_env(config.env.name), episode_length)
     obs_size, act_size = env.observation_size, env.action_size
     agent = make_agent(config.algo, obs_size, act_size)
     num_envs = config.num_envs
@@ -223,7 +224,7 @@ def make_trainer(config: ConfigDict) -> Trainer:
         state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
         return state, _aggregate(metrics)
 
-    eval_env = wrap_for_training(make_env(config.env.name), config.env.episode_length)
+    eval_env = wrap_for_training(make_env(config.env.name), episode_length)
     n_eval = config.eval_episodes
 
     def evaluate(state: TrainState, key: jax.Array) -> dict:

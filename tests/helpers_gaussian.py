@@ -104,7 +104,7 @@ def train_denoiser(
     """
     k_init, k_train = jax.random.split(key)
     a0 = jnp.zeros((1, net.action_size))
-    params = net.init(k_init, jnp.zeros((1, 1)), a0, jnp.zeros((1,), jnp.int32))
+    params = jax.jit(net.init)(k_init, jnp.zeros((1, 1)), a0, jnp.zeros((1,), jnp.int32))
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.01))
 
     @jax.jit

@@ -129,16 +129,18 @@ def test_posterior_coefficients_match_bayes():
         prec = 1 / (1 - ab_prev[t]) + (1 - betas[t]) / betas[t]
         c1 = np.sqrt(ab_prev[t]) / (1 - ab_prev[t]) / prec
         c2 = np.sqrt(1 - betas[t]) / betas[t] / prec
-        assert float(s.posterior_variance[t]) == pytest.approx(1 / prec, rel=1e-4)
-        assert float(s.c1[t]) == pytest.approx(c1, rel=1e-4)
-        assert float(s.c2[t]) == pytest.approx(c2, rel=1e-4)
+        # float32: 1 - ab_prev at t = 1 is 8e-5, computed with ~1e-3 relative cancellation error.
+        assert float(s.posterior_variance[t]) == pytest.approx(1 / prec, rel=1e-3)
+        assert float(s.c1[t]) == pytest.approx(c1, rel=1e-3)
+        assert float(s.c2[t]) == pytest.approx(c2, rel=1e-3)
     # t = 0: x_{-1} = x_0, so the posterior is a point mass at x_0.
-    assert float(s.c1[0]) == pytest.approx(1.0, rel=1e-5)
+    assert float(s.c1[0]) == pytest.approx(1.0, rel=1e-3)  # 8e-5 / (1 - 0.99992f): float32
     assert float(s.c2[0]) == pytest.approx(0.0, abs=1e-7)
     assert float(s.posterior_variance[0]) == pytest.approx(0.0, abs=1e-12)
     x0, xt, t = jnp.ones((4, 2)) * 0.3, jnp.ones((4, 2)) * -0.7, jnp.array([0, 3, 7, 19])
     expect = np.asarray(s.c1)[t][:, None] * 0.3 + np.asarray(s.c2)[t][:, None] * -0.7
-    np.testing.assert_allclose(np.asarray(diffusion.posterior_mean(s, x0, xt, t)), expect,
+    np.testing.assert_allclose(np.asarray(diffusion.posterior_mean(s, x0, xt, t)),
+                               np.broadcast_to(expect, (4, 2)),
                                rtol=1e-6)
 
 
@@ -188,7 +190,7 @@ def test_sampler_reproduces_section9(T, scale, sampler, variance, init, doc_sd):
     assert abs(x.std() - doc_sd) < 0.005
     # §9: "the mean is right in every case: 0.33-0.35"
     assert 0.325 < x.mean() < 0.355
-    if variance in ("posterior", "exact_diag"):
+    if sampler == "ddpm" and variance in ("posterior", "exact_diag"):
         assert abs(x.mean() - MU) < 0.005
 
 
@@ -215,3 +217,23 @@ def test_exact_diag_is_per_dimension_in_2d():
         x = _sample_gaussian(T, 0.8, "ddpm", "exact_diag", 0.5, mu=mu, sd=sd, n=100_000)
         np.testing.assert_allclose(x.mean(0), mu, atol=0.006)
         np.testing.assert_allclose(x.std(0), sd, atol=0.005)
+
+
+def test_x0_clip_and_final_clip():
+    """For a target outside the box (N(2, 0.1^2)) the x_0 clip binds: with it, even the unclipped
+    final sample stays at the box face; without either clip the chain goes to the target."""
+    s = diffusion.make_schedule(20, "linear", 0.8)
+    eps = gaussian_denoiser(s.alpha_bar, 2.0, 0.1)
+    run = jax.jit(
+        lambda k, clip_x0, clip_final: diffusion.sample(
+            s, eps, k, (20_000, 1), clip_x0=clip_x0, clip_final=clip_final
+        ),
+        static_argnums=(1, 2),
+    )
+    key = jax.random.PRNGKey(2)
+    x_clip = np.asarray(run(key, True, False))
+    assert np.all(np.abs(x_clip) <= 1.0 + 1e-3)  # float32: c1_0 = 1.00013 (see above)
+    assert x_clip.mean() > 0.99
+    x_free = np.asarray(run(key, False, False))
+    assert abs(x_free.mean() - 2.0) < 0.01
+    np.testing.assert_array_equal(np.asarray(run(key, False, True)), np.clip(x_free, -1, 1))

@@ -1,0 +1,392 @@
+"""Shared helpers for the benchmarks: provenance (hardware, versions, git), config overrides,
+subprocess isolation, steady-state timing and memory readings.
+
+The parent process of a benchmark never initialises a JAX backend: on a GPU that would reserve
+most of the device memory and starve the worker subprocesses, which do the measuring.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "brax", "ml-collections",
+            "numpy")
+
+S = TypeVar("S")
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def host_info() -> dict[str, Any]:
+    """CPU model, cores and memory of this machine (no JAX needed)."""
+    cpu = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo"), re.M)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count()
+    return {
+        "cpu_model": cpu.group(1).strip() if cpu else platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": usable,
+        "memory_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
+        "load_avg_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+    }
+
+
+def device_info() -> dict[str, Any]:
+    """The JAX device the measurements ran on (call in a worker: this initialises the backend)."""
+    import jax
+
+    dev = jax.devices()[0]
+    info: dict[str, Any] = {
+        "platform": dev.platform,
+        "device_kind": dev.device_kind,
+        "device_count": jax.device_count(),
+    }
+    stats = dev.memory_stats() or {}
+    if "bytes_limit" in stats:
+        info["memory_limit_gb"] = round(stats["bytes_limit"] / 2**30, 2)
+    if dev.platform == "gpu":
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                 "--format=csv,noheader"], capture_output=True, text=True, timeout=20,
+            )
+            info["nvidia_smi"] = out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_info() -> dict[str, Any]:
+    """Commit and dirty flag (read-only git calls), so a figure can be traced to its code."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
+            else None}
+
+
+def device_slug(device: dict[str, Any]) -> str:
+    """A file-name-safe device name: 'cpu' or e.g. 'nvidia-h100-80gb-hbm3'."""
+    if device.get("platform") == "cpu":
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", str(device.get("device_kind", "unknown")).lower()).strip("-")
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def provenance(device: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything a results JSON carries besides its figures."""
+    return {
+        "date": now_iso(),
+        "hardware": {**host_info(), "device": device},
+        "versions": versions(),
+        "git": git_info(),
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+    }
+
+
+# ----------------------------------------------------------------------------- config overrides
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '1e-4' -> 1e-4, '1/128' -> 0.0078125, '(64,64)' -> (64, 64), 'true' -> True,
+    anything else stays a string (e.g. 'standardize')."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if re.fullmatch(r"\s*\d+\s*/\s*\d+\s*", text):
+        return float(Fraction(text.replace(" ", "")))
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
+    """['algo.lr=1e-4', 'num_envs=64'] -> {'algo.lr': 1e-4, 'num_envs': 64}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def parse_sweeps(items: Iterable[str]) -> dict[str, list[Any]]:
+    """['algo.num_particles=8,16,32'] -> {'algo.num_particles': [8, 16, 32]}.
+
+    Commas inside brackets stay with their value: 'algo.hidden=(64,64),(256,256)'."""
+    out = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: expected KEY=V1,V2,..., got {item!r}")
+        parts, depth, cur = [], 0, ""
+        for ch in values:
+            depth += ch in "(["
+            depth -= ch in ")]"
+            if ch == "," and depth == 0:
+                parts.append(cur)
+                cur = ""
+            else:
+                cur += ch
+        parts.append(cur)
+        out[key.strip()] = [parse_value(p) for p in parts if p.strip()]
+    return out
+
+
+def has_key(config, dotted: str) -> bool:
+    node = config
+    for part in dotted.split("."):
+        if not hasattr(node, "keys") or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def apply_overrides(config, overrides: dict[str, Any], strict: bool = False) -> dict[str, Any]:
+    """Set dotted keys on an ml-collections config; returns those applied.
+
+    Keys an algorithm does not have (e.g. `algo.num_particles` for SAC) are skipped unless
+    `strict`, so one `--set` can address a mixed grid.
+    """
+    applied = {}
+    for dotted, value in overrides.items():
+        if not has_key(config, dotted):
+            if strict:
+                raise KeyError(f"config has no key {dotted!r}")
+            continue
+        *path, last = dotted.split(".")
+        node = config
+        for part in path:
+            node = node[part]
+        if isinstance(node[last], tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(node[last], float) and isinstance(value, int):
+            value = float(value)
+        node[last] = value
+        applied[dotted] = value
+    return applied
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    return json.loads(config.to_json_best_effort())
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def run_worker(module: str, spec: dict[str, Any], timeout: float | None,
+               log_path: Path | None = None) -> dict[str, Any]:
+    """Run `python -m module --worker SPEC OUT` in a fresh process and return its JSON result.
+
+    A fresh process per measurement gives a clean compile (no cache from an earlier cell) and a
+    per-measurement peak host memory. A crash, an OOM or a timeout becomes {'error': ...}.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        cmd = [sys.executable, "-m", module, "--worker", str(spec_path), str(out_path)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        log = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                                  if log_path else subprocess.PIPE, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:.0f} s"}
+        finally:
+            if log_path:
+                log.close()
+        wall = time.perf_counter() - t0
+        if out_path.exists():
+            result = json.loads(out_path.read_text())
+            result.setdefault("worker_wall_s", wall)
+            return result
+        tail = (proc.stderr or "")[-2000:] if not log_path else f"see {log_path}"
+        return {"error": f"worker exited with code {proc.returncode}: {tail}",
+                "worker_wall_s": wall}
+
+
+def worker_main(argv: list[str], handlers: dict[str, Callable[[dict], dict]]) -> None:
+    """Entry point of a worker process: read the spec, dispatch on spec['kind'], write JSON.
+
+    An exception is written as {'error': ...} so the parent records it and moves on."""
+    import traceback
+
+    spec_path, out_path = argv
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        result = handlers[spec["kind"]](spec)
+        result.update(process_usage())
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        traceback.print_exc()
+        result = {"error": f"{type(e).__name__}: {e}"}
+    Path(out_path).write_text(json.dumps(result, default=to_jsonable))
+
+
+def to_jsonable(x: Any) -> Any:
+    """json.dumps fallback for numpy/jax scalars and arrays."""
+    try:
+        import numpy as np
+
+        arr = np.asarray(x)
+        return arr.item() if arr.ndim == 0 else arr.tolist()
+    except Exception:  # noqa: BLE001
+        return str(x)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a steady-state measurement stops: at least `min_reps` calls and `min_time` seconds,
+    at most `max_reps` calls."""
+
+    min_time: float = 3.0
+    min_reps: int = 2
+    max_reps: int = 50
+
+
+def block(tree: Any) -> None:
+    import jax
+
+    jax.block_until_ready(tree)
+
+
+def time_steady(step: Callable[[S], S], state: S, timing: Timing) -> tuple[S, list[float]]:
+    """Call `state = step(state)` repeatedly (blocking each time) and return the per-call times.
+
+    The first call must already be compiled: compile time is measured separately."""
+    times: list[float] = []
+    while len(times) < timing.max_reps and (
+        len(times) < timing.min_reps or sum(times) < timing.min_time
+    ):
+        t0 = time.perf_counter()
+        state = step(state)
+        block(state)
+        times.append(time.perf_counter() - t0)
+    return state, times
+
+
+def compile_timed(jitted, *args) -> tuple[Any, dict[str, float]]:
+    """AOT lower + compile, timed separately: compile time without running anything."""
+    t0 = time.perf_counter()
+    lowered = jitted.lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    return compiled, {"trace_lower_s": t1 - t0, "compile_s": t2 - t1}
+
+
+def process_usage() -> dict[str, Any]:
+    """Peak host memory (this process's max RSS, Linux KiB) and device memory, CPU time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out: dict[str, Any] = {
+        "peak_host_mb": round(usage.ru_maxrss / 1024, 1),
+        "cpu_time_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_device_mb": None,
+    }
+    if "jax" in sys.modules:
+        import jax
+
+        try:
+            stats = jax.devices()[0].memory_stats()
+        except Exception:  # noqa: BLE001 - some backends raise instead of returning None
+            stats = None
+        if stats and "peak_bytes_in_use" in stats:
+            out["peak_device_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic write (temp file + rename): an interrupted run never leaves half a JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=to_jsonable))
+    tmp.replace(path)
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """Compact number for tables: 3 significant digits, thousands separators, '-' for None."""
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if x != x:  # NaN
+        return "nan"
+    ax = abs(x)
+    if ax >= 10 ** digits:
+        return f"{x:,.0f}"
+    if ax == 0:
+        return "0"
+    return f"{x:.{digits}g}"
+
+
+def md_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

@@ -1,0 +1,428 @@
+"""Learning benchmark: evaluation return vs env steps for dpmd, sdac and sac over several seeds.
+
+    python -m bench.learning                      # CPU preset: small tasks, about 30 min on 2 cores
+    python -m bench.learning --preset gpu         # official settings, 1M env steps, 5 tasks
+    python -m bench.learning --envs hopper --algos dpmd,sac --seeds 5 --budget 100000
+    python -m bench.learning --report-only        # re-plot / re-tabulate what is there
+    python -m bench.learning --quick --out /tmp/learning-smoke   # smoke test (toy task)
+
+Every (env, algo, seed) is one `mjxrsm.train.run` in its own process, in its own run directory.
+The benchmark is incremental: a cell whose result JSON exists is not run again, and an
+interrupted cell resumes from its last checkpoint. Results: `<out>/cells/*.json` (one per run),
+`<out>/learning.json` (all curves, aggregates, provenance), `<out>/learning.md` (final returns at
+fixed budgets, mean +- standard error over seeds) and one `<out>/<env>.png` per env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    RESULTS,
+    ROOT,
+    apply_overrides,
+    config_to_dict,
+    device_slug,
+    fmt,
+    log,
+    md_table,
+    parse_assignments,
+    provenance,
+    run_worker,
+    worker_main,
+    write_json,
+)
+
+MODULE = "bench.learning"
+ALGOS = ("dpmd", "sdac", "sac")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningPreset:
+    """What a preset runs; every field has a CLI override."""
+
+    trainer_preset: str  # configs/train.py preset of every run
+    envs: tuple[str, ...]
+    algos: tuple[str, ...]
+    seeds: int
+    budgets: dict[str, int]  # env steps after warm-up, per env ("*" = any other env)
+    evals_per_run: int  # evaluations spread evenly over the budget
+    table_fractions: tuple[float, ...]  # budgets of the final-return table, as budget fractions
+    jobs: int  # runs at a time (CPU: 2 processes overlap their single-threaded compiles)
+    overrides: dict[str, Any]
+    timeout_s: float  # per run
+
+
+PRESETS = {
+    "cpu": LearningPreset(
+        trainer_preset="cpu", envs=("inverted_pendulum", "reacher", "hopper"), algos=ALGOS,
+        seeds=2, budgets={"inverted_pendulum": 20_000, "reacher": 20_000, "hopper": 30_000},
+        evals_per_run=5, table_fractions=(0.5, 1.0), jobs=2, overrides={}, timeout_s=3600,
+    ),
+    "gpu": LearningPreset(
+        trainer_preset="paper", envs=("humanoid", "ant", "halfcheetah", "walker2d", "hopper"),
+        algos=ALGOS, seeds=3, budgets={"*": 1_000_000}, evals_per_run=20,
+        table_fractions=(0.25, 0.5, 1.0), jobs=1, overrides={}, timeout_s=6 * 3600,
+    ),
+}
+QUICK = LearningPreset(
+    trainer_preset="cpu", envs=("pendulum",), algos=ALGOS, seeds=2, budgets={"*": 1_600},
+    evals_per_run=2, table_fractions=(0.5, 1.0), jobs=2,
+    overrides={"algo.hidden": (32, 32), "algo.batch_size": 32, "algo.num_particles": 4,
+               "algo.diffusion_steps": 4, "algo.num_candidates": 8, "start_steps": 256,
+               "replay_capacity": 4096, "eval_episodes": 2},
+    timeout_s=900,
+)
+
+
+# ============================================================================= worker
+
+
+def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: int,
+               overrides: dict[str, Any]):
+    """The config of one run: preset + budget-derived schedule + user overrides."""
+    from configs.train import get_config
+    from mjxrsm.config_check import validate
+
+    config = get_config(f"{env},{algo},{preset.trainer_preset}")
+    config.seed = seed
+    config.total_env_steps = budget
+    config.eval_every = max(1, budget // preset.evals_per_run)
+    config.checkpoint_every = min(config.checkpoint_every, budget)
+    config.keep_checkpoints = 1
+    config.tensorboard = False
+    apply_overrides(config, {**preset.overrides, **overrides})  # keys an algo lacks: skipped
+    validate(config)
+    return config
+
+
+def read_eval_curve(workdir: Path) -> list[dict[str, float]]:
+    """All evaluations of a run from its eval.csv (a resumed run's summary holds only the
+    evaluations after the resume); a step evaluated twice keeps its last row."""
+    path = workdir / "eval.csv"
+    if not path.exists():
+        return []
+    by_step: dict[int, dict[str, float]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            step = int(float(row["env_steps"]))
+            by_step[step] = {"env_steps": step,
+                             "return_mean": float(row["eval/return_mean"]),
+                             "return_std": float(row.get("eval/return_std") or "nan")}
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def worker_run(spec: dict) -> dict:
+    from mjxrsm.train import run
+
+    preset = LearningPreset(**{**spec["preset"], "envs": tuple(spec["preset"]["envs"]),
+                               "algos": tuple(spec["preset"]["algos"]),
+                               "table_fractions": tuple(spec["preset"]["table_fractions"])})
+    config = run_config(spec["env"], spec["algo"], spec["seed"], preset, spec["budget"],
+                        spec["overrides"])
+    workdir = Path(spec["workdir"])
+    t0 = time.perf_counter()
+    summary = run(config, workdir, resume=True)
+    return {"summary": summary, "curve": read_eval_curve(workdir),
+            "config": config_to_dict(config), "wall_s_this_process": time.perf_counter() - t0}
+
+
+# ============================================================================= planning
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.learning",
+        description="Return vs env steps for dpmd/sdac/sac over seeds; one plot per env and a "
+                    "table of final returns at fixed budgets.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                   help="cpu: small tasks, small budgets; gpu: official settings, 1M steps")
+    p.add_argument("--envs", help="comma-separated envs (default: preset's)")
+    p.add_argument("--algos", help=f"comma-separated subset of {','.join(ALGOS)}")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: preset's)")
+    p.add_argument("--budget", type=int, help="env steps per run after warm-up, every env")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run (repeatable), e.g. algo.lr=1e-4")
+    p.add_argument("--jobs", type=int, help="runs at a time (default: preset's)")
+    p.add_argument("--timeout", type=float, help="seconds per run")
+    p.add_argument("--out", type=Path,
+                   help="results directory (default: bench/results/learning-PRESET-DEVICE)")
+    p.add_argument("--runs", type=Path,
+                   help="run directories (default: runs/bench-learning/<out's name>)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep the checkpoints of finished runs (default: delete, they are large)")
+    p.add_argument("--report-only", action="store_true", help="only aggregate existing results")
+    p.add_argument("--quick", action="store_true",
+                   help="toy task, tiny nets (smoke test, not a benchmark); output under /tmp")
+    return p.parse_args(argv)
+
+
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+@dataclasses.dataclass
+class Cell:
+    env: str
+    algo: str
+    seed: int
+    budget: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}-{self.algo}-s{self.seed}"
+
+
+def budget_for(preset: LearningPreset, env: str, override: int | None) -> int:
+    if override:
+        return override
+    if env in preset.budgets:
+        return preset.budgets[env]
+    if "*" in preset.budgets:
+        return preset.budgets["*"]
+    from configs.train import get_config  # the env's own default budget
+
+    return get_config(f"{env},sac,{preset.trainer_preset}").total_env_steps
+
+
+def device_name() -> dict[str, Any]:
+    """The device, read in a throwaway worker (the parent never initialises a backend)."""
+    return run_worker("bench.throughput", {"kind": "info"}, 300).get(
+        "device", {"platform": "unknown"})
+
+
+# ============================================================================= running
+
+
+def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
+              jobs: int, keep_checkpoints: bool) -> None:
+    cell_dir = out / "cells"
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for cell in cells:
+        path = cell_dir / f"{cell.name}.json"
+        if path.exists():
+            done = json.loads(path.read_text())
+            expected = config_to_dict(run_config(cell.env, cell.algo, cell.seed, preset,
+                                                 cell.budget, overrides))
+            if done.get("config") != expected:
+                raise SystemExit(
+                    f"error: {path} was run with a different config; use another --out (and "
+                    "--runs) for these settings, or delete it to rerun")
+            continue
+        todo.append(cell)
+    log(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} "
+        f"({jobs} at a time); logs in each run's bench.log under {runs}")
+
+    def one(cell: Cell) -> None:
+        workdir = runs / cell.name
+        workdir.mkdir(parents=True, exist_ok=True)
+        spec = {"kind": "run", "env": cell.env, "algo": cell.algo, "seed": cell.seed,
+                "budget": cell.budget, "preset": dataclasses.asdict(preset),
+                "overrides": overrides, "workdir": str(workdir)}
+        log(f"start {cell.name} ({cell.budget:,} env steps)")
+        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log")
+        if "error" in res:
+            log(f"FAILED {cell.name}: {res['error'][:300]}")
+            return  # no cell JSON: the next invocation retries (and resumes) it
+        res.update({"env": cell.env, "algo": cell.algo, "seed": cell.seed,
+                    "budget": cell.budget, "workdir": str(workdir), "jobs": jobs})
+        write_json(cell_dir / f"{cell.name}.json", res)
+        s = res["summary"]
+        log(f"done  {cell.name}: final return {fmt(s['final_eval_return'])}, "
+            f"{fmt(s['wall_time_s'] / 60)} min")
+        if not keep_checkpoints:
+            shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, todo))
+
+
+# ============================================================================= reporting
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def return_at(curve: list[dict], step: int) -> float | None:
+    """The last evaluation at or before `step` (None if the run has none yet)."""
+    before = [e["return_mean"] for e in curve if e["env_steps"] <= step]
+    return before[-1] if before else None
+
+
+def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[str, Any]:
+    """Per (env, algo): the mean and standard error curve over seeds at the evaluation steps
+    all seeds share, and the return at each fixed budget."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in cell_results:
+        groups.setdefault((r["env"], r["algo"]), []).append(r)
+    out: dict[str, Any] = {}
+    for (env, algo), runs in sorted(groups.items()):
+        steps = sorted(set.intersection(*({e["env_steps"] for e in r["curve"]} for r in runs)))
+        curve = []
+        for s in steps:
+            vals = [next(e["return_mean"] for e in r["curve"] if e["env_steps"] == s) for r in runs]
+            m, se = _mean_se(vals)
+            curve.append({"env_steps": s, "mean": m, "se": se, "n": len(vals)})
+        budget = max(r["budget"] for r in runs)
+        at = {}
+        for frac in fractions:
+            b = int(round(frac * budget))
+            vals = [v for v in (return_at(r["curve"], b) for r in runs) if v is not None]
+            m, se = _mean_se(vals) if vals else (None, None)
+            at[str(b)] = {"mean": m, "se": se, "n": len(vals)}
+        walls = [r["summary"]["wall_time_s"] for r in runs]
+        out[f"{env}/{algo}"] = {
+            "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs), "budget": budget,
+            "curve": curve, "return_at_budget": at, "mean_wall_time_s": sum(walls) / len(walls),
+        }
+    return out
+
+
+def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for a in agg.values():
+        if a["env"] != env or not a["curve"]:
+            continue
+        x = [p["env_steps"] for p in a["curve"]]
+        m = [p["mean"] for p in a["curve"]]
+        se = [0.0 if math.isnan(p["se"]) else p["se"] for p in a["curve"]]
+        line, = ax.plot(x, m, marker="o", ms=3, label=f"{a['algo']} (n={len(a['seeds'])})")
+        ax.fill_between(x, [u - s for u, s in zip(m, se, strict=True)],
+                        [u + s for u, s in zip(m, se, strict=True)], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    ax.set(xlabel="env steps (after warm-up)", ylabel="evaluation return", title=f"{env} — {title}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    agg = report["aggregates"]
+    hw = report.get("hardware") or {}
+    dev = hw.get("device") or {}
+    lines = [f"# Learning — {report['preset']} preset — {dev.get('device_kind', '?')} — "
+             f"{report.get('date', '')[:10]}", "",
+             f"Evaluation return (mean ± standard error over seeds; each evaluation is the mean "
+             f"of the run's `eval_episodes` episodes) at fixed budgets of env steps after the "
+             f"random warm-up. Trainer preset `{report['trainer_preset']}`"
+             + (f", overrides {report['overrides']}" if report["overrides"] else "") + ". "
+             f"Host: {hw.get('cpu_model')} ({hw.get('cpu_usable')} cores); jax "
+             f"{(report.get('versions') or {}).get('jax')}; commit "
+             f"{str((report.get('git') or {}).get('commit'))[:10]}.", ""]
+    if report.get("quick"):
+        lines += ["**--quick smoke run: toy task, tiny nets; not a benchmark.**", ""]
+    budgets = sorted({int(b) for a in agg.values() for b in a["return_at_budget"]})
+    rows = []
+    for a in agg.values():
+        row: list[Any] = [a["env"], a["algo"], len(a["seeds"])]
+        for b in budgets:
+            v = a["return_at_budget"].get(str(b))
+            row.append("-" if not v or v["mean"] is None
+                       else f"{fmt(v['mean'])} ± {fmt(v['se'])}")
+        row.append(a["mean_wall_time_s"] / 60)
+        rows.append(row)
+    lines.append(md_table(["env", "algo", "seeds", *(f"@{b:,}" for b in budgets),
+                           "min/run"], rows))
+    lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
+    return "\n".join(lines)
+
+
+def report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
+           device: dict | None, quick: bool, cells: list[Cell] | None) -> dict:
+    """Aggregate the cell JSONs in `out/cells` (those of `cells`, or all) into JSON, MD, PNGs."""
+    wanted = None if cells is None else {c.name for c in cells}
+    results = []
+    for path in sorted((out / "cells").glob("*.json")):
+        if wanted is None or path.stem in wanted:
+            results.append(json.loads(path.read_text()))
+    agg = aggregate(results, preset.table_fractions)
+    envs = sorted({r["env"] for r in results})
+    rep = {
+        "benchmark": "learning", "preset": preset_name, "quick": quick,
+        "trainer_preset": preset.trainer_preset, "overrides": overrides,
+        "settings": dataclasses.asdict(preset), "envs": envs,
+        **provenance(device), "aggregates": agg,
+        "runs": [{k: r[k] for k in ("env", "algo", "seed", "budget", "curve", "config")}
+                 | {"summary": {k: v for k, v in r["summary"].items() if k != "evals"}}
+                 for r in results],
+    }
+    write_json(out / "learning.json", rep)
+    (out / "learning.md").write_text(markdown(rep))
+    title = f"{preset.trainer_preset} preset" + (" (quick)" if quick else "")
+    for env in envs:
+        plot_env(env, agg, out / f"{env}.png", title)
+    return rep
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker_main(argv[1:], {"run": worker_run})
+        return
+    args = parse_args(argv)
+    base = QUICK if args.quick else PRESETS[args.preset]
+    preset = dataclasses.replace(
+        base, envs=_csv(args.envs) or base.envs, algos=_csv(args.algos) or base.algos,
+        seeds=args.seeds or base.seeds, jobs=args.jobs or base.jobs,
+        timeout_s=args.timeout or base.timeout_s)
+    bad = sorted(set(preset.algos) - set(ALGOS))
+    if bad:
+        raise SystemExit(f"error: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+    overrides = parse_assignments(args.set)
+    preset_name = "quick" if args.quick else args.preset
+
+    cells = [Cell(env, algo, seed, budget_for(preset, env, args.budget))
+             for env in preset.envs for algo in preset.algos for seed in range(preset.seeds)]
+    # Fail fast on a bad env, key or value, before any process starts.
+    from bench.common import has_key
+
+    used: set[str] = set()
+    for cell in {(c.env, c.algo): c for c in cells}.values():
+        try:
+            config = run_config(cell.env, cell.algo, 0, preset, cell.budget, overrides)
+        except (ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"error: {cell.env},{cell.algo}: {e}") from None
+        used |= {k for k in overrides if has_key(config, k)}
+    if set(overrides) - used:
+        raise SystemExit(f"error: no algorithm has the key(s) {sorted(set(overrides) - used)}")
+
+    device = device_name()
+    out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-learning-quick" if args.quick
+                       else RESULTS / f"learning-{preset_name}-{device_slug(device)}")
+    runs = args.runs or ROOT / "runs" / "bench-learning" / out.name
+    log(f"{len(cells)} runs: envs {preset.envs}, algos {preset.algos}, {preset.seeds} seeds; "
+        f"results -> {out}")
+    if not args.report_only:
+        run_cells(cells, preset, overrides, out, runs, preset.jobs, args.keep_checkpoints)
+    rep = report(out, preset_name, preset, overrides, device, args.quick, cells)
+    log(f"wrote {out / 'learning.json'}, {out / 'learning.md'} and {len(rep['envs'])} plot(s)")
+    print(markdown(rep))
+
+
+if __name__ == "__main__":
+    main()

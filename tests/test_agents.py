@@ -1,0 +1,185 @@
+"""Agents built from the real algorithm configs (shrunk): acting, one/two updates, and the
+bookkeeping of delays, Polyak targets, the temperature schedule and DPMD's double critic step."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs.algos import dpmd as dpmd_cfg
+from configs.algos import sac as sac_cfg
+from configs.algos import sdac as sdac_cfg
+from mjxrsm.agents import make_agent
+from mjxrsm.replay import Transition
+
+OBS, ACT, BATCH, N_ACT = 3, 2, 16, 5
+CONFIGS = {"dpmd": dpmd_cfg.get_config, "sdac": sdac_cfg.get_config, "sac": sac_cfg.get_config}
+DIFFUSION = ("dpmd", "sdac")
+
+
+def small_config(name: str, **overrides):
+    cfg = CONFIGS[name]()
+    cfg.hidden = (32, 32)
+    cfg.batch_size = BATCH
+    if name in DIFFUSION:
+        cfg.num_particles = 4
+        cfg.diffusion_steps = 5
+    if name == "sdac":
+        cfg.num_candidates = 8
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def random_batch(seed: int = 0) -> Transition:
+    rng = np.random.default_rng(seed)
+    f = lambda *s: jnp.asarray(rng.normal(size=s), jnp.float32)
+    return Transition(
+        obs=f(BATCH, OBS),
+        action=jnp.clip(f(BATCH, ACT), -1, 1),
+        reward=f(BATCH),
+        next_obs=f(BATCH, OBS),
+        done=jnp.asarray(rng.random(BATCH) < 0.2, jnp.float32),
+    )
+
+
+def built(name: str, double_critic_step: bool | None = None):
+    """(agent, jitted update, initial state); cached so every test reuses one compile."""
+    if double_critic_step is None:
+        double_critic_step = bool(small_config(name).get("double_critic_step", False))
+    return _built(name, double_critic_step)
+
+
+@functools.cache
+def _built(name: str, double_critic_step: bool):
+    overrides = {"double_critic_step": double_critic_step} if name in DIFFUSION else {}
+    agent = make_agent(small_config(name, **overrides), OBS, ACT)
+    return agent, jax.jit(agent.update), jax.jit(agent.init)(jax.random.PRNGKey(0))
+
+
+def tree_equal(a, b) -> bool:
+    return all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
+                                                           strict=True))
+
+
+def policy_of(name, state):
+    return state.actor if name == "sac" else state.policy
+
+
+def test_unknown_algorithm_lists_choices():
+    cfg = small_config("dpmd")
+    cfg.name = "dpmdd"
+    with pytest.raises(ValueError, match="dpmd"):
+        make_agent(cfg, OBS, ACT)
+
+
+@pytest.mark.parametrize("name", ["dpmd", "sdac", "sac"])
+def test_act_shapes_and_box(name):
+    agent, _, state = built(name)
+    obs = jnp.asarray(np.random.default_rng(1).normal(size=(N_ACT, OBS)), jnp.float32)
+    both = jax.jit(lambda s, o, k: (agent.act(s, o, k, deterministic=True),
+                                    agent.act(s, o, k, deterministic=False)))
+    det, sto = both(state, obs, jax.random.PRNGKey(1))
+    assert det.shape == sto.shape == (N_ACT, ACT)
+    assert bool(jnp.all(jnp.isfinite(sto)))
+    assert bool(jnp.all(jnp.abs(det) <= 1.0))
+    if name == "sac":
+        assert bool(jnp.all(jnp.abs(sto) <= 1.0))
+
+
+@pytest.mark.parametrize("name", ["dpmd", "sdac", "sac"])
+def test_update_runs_and_respects_policy_delay(name):
+    agent, update, s0 = built(name)
+    cfg = small_config(name)
+    s1, m1 = update(s0, random_batch(1), jax.random.PRNGKey(1))
+    s2, m2 = update(s1, random_batch(2), jax.random.PRNGKey(2))
+    for metrics in (m1, m2):
+        assert metrics, "update returned no metrics"
+        for k, v in metrics.items():
+            assert bool(jnp.all(jnp.isfinite(v))), k
+    assert int(s1.step) == 1 and int(s2.step) == 2
+    # Critics move on every step.
+    assert not tree_equal(s1.critic, s0.critic)
+    assert not tree_equal(s2.critic, s1.critic)
+    # Policy: step 0 always updates; step 1 only when policy_delay == 1.
+    assert not tree_equal(policy_of(name, s1), policy_of(name, s0))
+    assert cfg.policy_delay == (2 if name in DIFFUSION else 1)
+    if cfg.policy_delay > 1:
+        assert tree_equal(policy_of(name, s2), policy_of(name, s1))
+        assert float(m2["policy/applied"]) == 0.0 and float(m1["policy/applied"]) == 1.0
+        # ... and the optimiser count advances only on applied steps (lr schedule in policy steps).
+        assert tree_equal(s2.policy_opt, s1.policy_opt)
+    else:
+        assert not tree_equal(policy_of(name, s2), policy_of(name, s1))
+
+
+@pytest.mark.parametrize("name", ["dpmd", "sdac", "sac"])
+def test_polyak_targets_move_by_tau_on_target_steps(name):
+    _, update, s0 = built(name)
+    cfg = small_config(name)
+    every = cfg.target_update_every
+    states = [s0]
+    for i in range(2 * every + 1):
+        states.append(update(states[-1], random_batch(10 + i), jax.random.PRNGKey(10 + i))[0])
+    pairs = [("critic", "target_critic")] + ([("policy", "target_policy")]
+                                             if name in DIFFUSION else [])
+    for i in range(1, len(states)):
+        prev, cur = states[i - 1], states[i]
+        step = int(prev.step)
+        for online, target in pairs:
+            if step % every == 0:
+                expect = jax.tree.map(lambda t, o: t + cfg.tau * (o - t),
+                                      getattr(prev, target), getattr(cur, online))
+                for e, g in zip(jax.tree.leaves(expect), jax.tree.leaves(getattr(cur, target)),
+                                strict=True):
+                    np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-8)
+                assert not tree_equal(getattr(cur, target), getattr(prev, target))
+            else:
+                assert tree_equal(getattr(cur, target), getattr(prev, target)), (step, target)
+    # After a few steps online and target really differ, so the check above was not vacuous.
+    assert not tree_equal(states[-1].critic, states[-1].target_critic)
+
+
+@pytest.mark.parametrize("name", ["dpmd", "sdac"])
+def test_alpha_updates_only_every_alpha_update_every(name):
+    _, update, s0 = built(name)
+    every = small_config(name).alpha_update_every
+    assert every > 2
+    batch, key = random_batch(3), jax.random.PRNGKey(3)
+    for step, expect_change in [(0, True), (1, False), (every - 1, False), (every, True),
+                                (every + 1, False), (3 * every, True)]:
+        s = s0.replace(step=jnp.asarray(step, jnp.int32))
+        s1, metrics = update(s, batch, key)
+        changed = float(s1.log_alpha) != float(s.log_alpha)
+        assert changed == expect_change, step
+        assert float(metrics["alpha"]) == pytest.approx(float(jnp.exp(s.log_alpha)))
+
+
+def test_sac_alpha_moves_every_step():
+    _, update, s0 = built("sac")
+    s1, _ = update(s0, random_batch(4), jax.random.PRNGKey(4))
+    s2, _ = update(s1, random_batch(5), jax.random.PRNGKey(5))
+    assert float(s1.log_alpha) != float(s0.log_alpha) != float(s2.log_alpha)
+
+
+def test_dpmd_double_critic_step_is_a_second_identical_adam_step():
+    """Same state, batch and key: the double step differs from the single one, and since Adam's
+    first two steps with the same gradient are identical (bias-corrected m = g, v = g^2), the
+    double step moves every critic parameter exactly twice as far."""
+    _, upd_double, s0 = built("dpmd", True)
+    _, upd_single, s0_single = built("dpmd", False)
+    assert tree_equal(s0.critic, s0_single.critic)  # same init key, same architecture
+    batch, key = random_batch(6), jax.random.PRNGKey(6)
+    d, _ = upd_double(s0, batch, key)
+    s, _ = upd_single(s0, batch, key)
+    assert not tree_equal(d.critic, s.critic)
+    for c0, cd, cs in zip(jax.tree.leaves(s0.critic), jax.tree.leaves(d.critic),
+                          jax.tree.leaves(s.critic), strict=True):
+        np.testing.assert_allclose(cd - c0, 2.0 * (cs - c0), rtol=1e-4, atol=1e-7)
+    # The policy step uses the critic after the *first* step only: identical in both variants.
+    assert tree_equal(d.policy, s.policy)
+    assert int(d.critic_opt[0].count) == 2 and int(s.critic_opt[0].count) == 1
