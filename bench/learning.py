@@ -81,7 +81,7 @@ QUICK = LearningPreset(
     evals_per_run=2, table_fractions=(0.5, 1.0), jobs=2,
     overrides={"algo.hidden": (32, 32), "algo.batch_size": 32, "algo.num_particles": 4,
                "algo.diffusion_steps": 4, "algo.num_candidates": 8, "start_steps": 256,
-               "replay_capacity": 4096, "eval_episodes": 2},
+               "replay_capacity": 4096, "eval_episodes": 2, "log_every": 320},
     timeout_s=900,
 )
 
@@ -98,11 +98,14 @@ def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: i
     config = get_config(f"{env},{algo},{preset.trainer_preset}")
     config.seed = seed
     config.total_env_steps = budget
-    config.eval_every = max(1, budget // preset.evals_per_run)
-    config.checkpoint_every = min(config.checkpoint_every, budget)
     config.keep_checkpoints = 1
     config.tensorboard = False
     apply_overrides(config, {**preset.overrides, **overrides})  # keys an algo lacks: skipped
+    chunk = max(1, config.log_every // config.num_envs) * config.num_envs  # env steps per chunk
+    if "eval_every" not in overrides:  # evaluations on chunk boundaries, so seeds share steps
+        config.eval_every = chunk * max(1, round(budget / preset.evals_per_run / chunk))
+    if "checkpoint_every" not in overrides:
+        config.checkpoint_every = min(config.checkpoint_every, budget)
     validate(config)
     return config
 

@@ -680,8 +680,10 @@ def add_ratios(results: dict) -> None:
         need = REQUIRED_SPEEDUP.get(off["algo"])
         loop = off["loop"]["updates_per_s"] / ref
         alone = off["breakdown"]["update"]["updates_per_s"] / ref
-        off["ratios"] = {"loop_vs_official": loop, "update_alone_vs_official": alone,
-                         "required": need, "meets_required_loop": None if need is None
+        official = not off.get("applied_overrides")  # --quick shrinks the math: no verdict
+        off["ratios"] = {"official_settings": official, "loop_vs_official": loop,
+                         "update_alone_vs_official": alone, "required": need,
+                         "meets_required_loop": None if need is None or not official
                          else loop >= need}
 
 
@@ -713,8 +715,13 @@ def markdown(results: dict) -> str:
                 continue
             r = off["ratios"]
             need = r["required"]
-            verdict = "-" if need is None else (
-                f"{'meets' if r['meets_required_loop'] else 'misses'} {need:g}x")
+            if not r["official_settings"]:
+                verdict = "n/a: not the official settings"
+            elif need is None:
+                verdict = "-"
+            else:
+                verdict = f"{'meets' if r['meets_required_loop'] else 'misses'} {need:g}x"
+
             rows.append([off["algo"], off["loop"]["updates_per_s"],
                          off["breakdown"]["update"]["updates_per_s"],
                          OFFICIAL_UPDATES_PER_S[off["algo"]], f"{fmt(r['loop_vs_official'])}x",
@@ -815,7 +822,12 @@ def plot(results: dict, path: Path) -> None:
                 if y["kind"] == kind and y["env"] == env and "error" not in y)
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, marker="s", ms=3, label=label)
-        ax.set(xscale="log", yscale="log", xlabel="num_envs", ylabel="env-steps/s", title=env)
+        ticks = sorted({c["num_envs"] for c in cells if c["env"] == env})
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(xlabel="num_envs", ylabel="env-steps/s", title=env)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     dev = ((results.get("hardware") or {}).get("device") or {}).get("device_kind", "")

@@ -3,7 +3,7 @@
 Presets (ALGORITHMS.md §4.6, issue "fused trainer"):
   paper (default)  the official settings: 5 envs, UTD 0.2 (1 update per 5 transitions), batch 256,
                    32 particles, 20 diffusion steps, 30k random warm-up, 1M env steps. It is the
-                   default because it is the one whose sample efficiency can be set beside the paper.
+                   default: its sample efficiency can be set beside the paper.
   fast             wall-clock on a GPU: thousands of envs, batch 1024, fewer updates per transition.
   cpu              a quick look on a laptop: 16 envs, small nets (2x64), 8 particles, 10 diffusion
                    steps. Different math from the paper; for demos and smoke runs only.

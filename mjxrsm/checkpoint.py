@@ -54,7 +54,9 @@ class Checkpointer:
         meta = {"fingerprint": _fingerprint(tree), "step": step, **(extra or {})}
         self._manager.save(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)
+            ),
         )
         self._manager.wait_until_finished()
 

@@ -46,7 +46,9 @@ def validate(config: ConfigDict) -> None:
     if config.env.name not in available_envs():
         errors.append(f"env.name={config.env.name!r} is unknown; choose one of {available_envs()}")
     if config.algo.name not in ALGORITHMS:
-        errors.append(f"algo.name={config.algo.name!r} is unknown; choose one of {sorted(ALGORITHMS)}")
+        errors.append(
+            f"algo.name={config.algo.name!r} is unknown; choose one of {sorted(ALGORITHMS)}"
+        )
     for key, choices in CHOICES.items():
         value = _get(config, key)
         if value is not None and value not in choices:

@@ -93,7 +93,7 @@ def weighted_denoising_loss(eps_pred: jax.Array, eps_target: jax.Array, w: jax.A
 def noised_actions(
     schedule: Schedule, actions: jax.Array, key: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """t ~ U{0..T-1} per sample, eps ~ N(0, I), a_t = sqrt(ab) a + sqrt(1-ab) eps; returns (a_t, t, eps)."""
+    """t ~ U{0..T-1}, eps ~ N(0, I), a_t = sqrt(ab) a + sqrt(1-ab) eps; returns (a_t, t, eps)."""
     kt, ke = jax.random.split(key)
     t = jax.random.randint(kt, actions.shape[:-1], 0, schedule.num_steps)
     eps = jax.random.normal(ke, actions.shape)
@@ -128,7 +128,7 @@ def sdac_reverse_samples(
     *,
     clip: bool = True,
 ) -> ReverseSamples:
-    """a_0^(k) = (a_t - sqrt(1-ab) eps_2^(k)) / sqrt(ab), i.e. draws of N(a_t/sqrt(ab), (1-ab)/ab I).
+    """a_0^(k) = (a_t - sqrt(1-ab) eps_2^(k)) / sqrt(ab): draws of N(a_t/sqrt(ab), (1-ab)/ab I).
 
     `clip=True` (official) clips the candidates to [-1, 1] but keeps the unclipped eps_2 as the
     regression target (§6.8: the target then no longer matches the scored action exactly).

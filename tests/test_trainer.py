@@ -168,7 +168,8 @@ def test_nan_stops_with_metric_name_and_keeps_last_checkpoint(tmp_path):
     c = tiny_config("sac")
     run(c, tmp_path, max_chunks=1)  # a good checkpoint at step 16
     c.algo.reward_scale = float("nan")
-    with pytest.raises(TrainingDivergedError, match=r"at env step 32 .*critic/loss.*checkpoints/16"):
+    msg = r"at env step 32 .*critic/loss.*checkpoints/16"
+    with pytest.raises(TrainingDivergedError, match=msg):
         run(c, tmp_path, resume=True, max_chunks=1)
     ckpt = Checkpointer(tmp_path / "checkpoints")
     assert ckpt.latest_step() == 16

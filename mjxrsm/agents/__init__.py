@@ -1,4 +1,4 @@
-"""Agent registry: an algorithm name -> `make_agent(algo_config, obs_size, action_size) -> Agent`."""
+"""Agent registry: algorithm name -> `make_agent(algo_config, obs_size, action_size) -> Agent`."""
 
 from __future__ import annotations
 
@@ -17,5 +17,7 @@ def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
     if cfg.name not in ALGORITHMS:
         close = difflib.get_close_matches(cfg.name, ALGORITHMS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown algorithm {cfg.name!r}; choose one of {sorted(ALGORITHMS)}.{hint}")
+        raise ValueError(
+            f"unknown algorithm {cfg.name!r}; choose one of {sorted(ALGORITHMS)}.{hint}"
+        )
     return ALGORITHMS[cfg.name](cfg, obs_size, action_size)

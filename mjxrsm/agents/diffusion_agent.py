@@ -3,7 +3,7 @@
 One gradient step, in the official order:
   1. TD target: a' = best-of-N(online policy, online critics, s') + 0.1 alpha N(0, I);
      y = reward_scale * r + gamma (1 - done) min_i Qbar_i(s', a')   (no entropy term).
-  2. Critic Adam step (DPMD applies the same gradients a second time at the end: `double_critic_step`).
+  2. Critic Adam step (DPMD applies the same gradients again at the end: `double_critic_step`).
   3. The algorithm's policy step (only every `policy_delay` steps; the optimiser count advances only
      then, so the lr schedule is in policy-optimiser steps as in the official code).
   4. Temperature step every `alpha_update_every` steps on the Gaussian entropy proxy.
@@ -180,7 +180,9 @@ def make_diffusion_agent(
         alpha = jnp.exp(state.log_alpha)
 
         # 1. TD target with a fresh best-of-N next action (online policy, pre-update critics).
-        a_next = pol.best_of_n(state.policy, state.critic, batch.next_obs, k_next, cfg.num_particles)
+        a_next = pol.best_of_n(
+            state.policy, state.critic, batch.next_obs, k_next, cfg.num_particles
+        )
         a_next = explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
         next_v = pol.q_min(state.target_critic, batch.next_obs, a_next)
         y = td_target(batch.reward, batch.done, next_v, cfg.gamma, cfg.reward_scale)

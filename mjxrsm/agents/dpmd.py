@@ -1,7 +1,7 @@
 """DPMD — Diffusion Policy Mirror Descent (ALGORITHMS.md §2).
 
 Policy step: importance-weighted denoising score matching towards pi_old * exp(Q / lambda), on the
-TD target's own next states and next actions (s', a'), with weights exp(clip(norm(Q), -3, 3) / alpha)
+TD target's own next states and next actions (s', a'), weights exp(clip(norm(Q), -3, 3) / alpha)
 from the critics after their first update. Official quirks are switches in configs/algos/dpmd.py:
 `q_norm` (precedence bug by default), `constant_weights`, `double_critic_step`.
 """

@@ -27,7 +27,7 @@ from mjxrsm.policy import DiffusionPolicy, explore
 
 
 def sdac_temperature(cfg: ConfigDict, alpha):
-    """lambda = alpha / temp_factor (official: temp_factor 5, the initial alpha), or a fixed value."""
+    """lambda = alpha / temp_factor (official: 5, the initial alpha), or a fixed value."""
     return alpha / cfg.temp_factor if cfg.rsm_temperature <= 0 else cfg.rsm_temperature
 
 
@@ -51,7 +51,9 @@ def make_policy_step(
                 pol.schedule, a_t, t, k_rev, k_cand, clip=cfg.clip_candidates
             )
             q = pol.q_min(
-                ctx.critic_before, jnp.repeat(obs, k_cand, axis=0), rev.actions.reshape(b * k_cand, -1)
+                ctx.critic_before,
+                jnp.repeat(obs, k_cand, axis=0),
+                rev.actions.reshape(b * k_cand, -1),
             ).reshape(b, k_cand)
             eps_bar, w = rsm.sdac_target_noise(q / sdac_temperature(cfg, ctx.alpha), rev.noise)
             loss = rsm.sdac_loss(pol.eps_fn(params, obs), a_t, t, eps_bar)
