@@ -64,6 +64,13 @@ def time_scanned(body: Callable[[Any, Any], Any], consts: Any, carry: Any, reps:
     return {"ms": 1e3 * per_call, "reps_per_call": reps, "calls": len(times), **comp}
 
 
+def dense_macs(params) -> int:
+    """Multiply-accumulates of one forward pass per input row: the sum of all Dense kernel
+    sizes (an ensemble's kernels carry the ensemble axis, so all its members count)."""
+    return sum(int(x.size) for path, x in jax.tree_util.tree_leaves_with_path(params)
+               if "kernel" in jax.tree_util.keystr(path))
+
+
 def _checksum(x: jax.Array) -> jax.Array:
     return jnp.sum(x).astype(jnp.float32)
 
@@ -114,6 +121,13 @@ def diffusion_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs:
 
     out["td_sampling"] = time_scanned(sampling, consts, (jax.random.PRNGKey(3), jnp.zeros(())),
                                       reps, timing)
+    # Matmul work of best-of-N: B*N rows through T denoiser calls and the critic ensemble. The
+    # achieved rate against the device's peak says how much a faster kernel could still give
+    # (activations, e.g. mish's exp, come on top and are not counted).
+    flop = 2.0 * cfg.batch_size * n * (cfg.diffusion_steps * dense_macs(state.policy)
+                                       + dense_macs(state.critic))
+    out["td_sampling"].update(
+        gflop=flop / 1e9, matmul_gflop_per_s=flop / 1e9 / (out["td_sampling"]["ms"] / 1e3))
 
     def critic_step(c, carry):
         critic, opt = carry

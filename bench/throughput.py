@@ -764,14 +764,18 @@ def markdown(results: dict) -> str:
     if blocks:
         lines += ["", "## Per-update cost breakdown (ms per call)", "",
                   "Each part jitted and timed alone. `amortised sum` = sampling + critic + "
-                  "policy/policy_delay; `update` = the whole `agent.update`.", ""]
+                  "policy/policy_delay; `update` = the whole `agent.update`. The last column is "
+                  "the dense-layer work of the TD target's best-of-N sampling over its time "
+                  "(activations not counted): compare it with the device's peak.", ""]
         rows = []
         for name, parts in blocks:
             cells = ", ".join(f"{k} {fmt(p['ms'])}" for k, p in parts.items()
                               if k not in ("update", "amortised_sum", "act"))
+            rate = parts.get("td_sampling", {}).get("matmul_gflop_per_s")
             rows.append([name, cells, parts["amortised_sum"]["ms"], parts["update"]["ms"],
-                         f"{fmt(parts['act']['ms'])} ({parts['act']['num_envs']} envs)"])
-        lines.append(md_table(["config", "parts", "amortised sum", "update", "act"], rows))
+                         f"{fmt(parts['act']['ms'])} ({parts['act']['num_envs']} envs)", rate])
+        lines.append(md_table(["config", "parts", "amortised sum", "update", "act",
+                               "sampling matmul GFLOP/s"], rows))
     lines += ["", f"Total benchmark wall time: {fmt(results.get('elapsed_s', 0) / 60)} min.", ""]
     return "\n".join(lines)
 

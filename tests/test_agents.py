@@ -58,7 +58,7 @@ def built(name: str, double_critic_step: bool | None = None):
 def _built(name: str, double_critic_step: bool):
     overrides = {"double_critic_step": double_critic_step} if name in DIFFUSION else {}
     agent = make_agent(small_config(name, **overrides), OBS, ACT)
-    return agent, jax.jit(agent.update), jax.jit(agent.init)(jax.random.PRNGKey(0))
+    return agent, jax.jit(agent.update), agent.init(jax.random.PRNGKey(0))
 
 
 def tree_equal(a, b) -> bool:

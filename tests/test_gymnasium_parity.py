@@ -6,13 +6,17 @@ reward, every info term, terminated and truncated are compared. Drift cannot acc
 wrong weight, sign, range or obs ordering shows on (nearly) every step, while physics differences
 stay at their per-step size. See docs/TASKS.md for the measured numbers.
 
-Tolerances (`parity.FLOAT32`/`FLOAT64`, per quantity; `scale` = max |Gymnasium value| of it):
+Tolerances (`parity.tolerance(name)`, per quantity; `scale` = max |Gymnasium value| of it):
 * float32 (what training uses): |err| <= 1e-5 + 1e-4 * scale on >= 98% of steps. The rest are
   contact (de)activations inside an RK4 sub-stage that float32 rounding flips; they vanish in
   float64.
 * float64 (JAX x64, in a subprocess): |err| <= 1e-8 + 1e-6 * scale on every step, no
-  terminated mismatch -- MJX with C-style contact frames is C MuJoCo to rounding. Humanoid is
-  compared with C MuJoCo using Newton (MJX has no PGS); the PGS difference is tested in C.
+  terminated mismatch -- MJX is C MuJoCo to rounding.
+* Ant and Humanoid (free-joint roots), both precisions: |err| <= 1e-5 + 3e-3 * scale on >= 95%
+  of steps. MJX matches C's forward dynamics to 1e-13 at every RK4 stage, but C MuJoCo 4.0's
+  RK4 step differs slightly from textbook RK4 for a rotating free body, and contacts entering
+  their margin within a step amplify that (docs/TASKS.md). Humanoid's float64 run compares with
+  C MuJoCo using Newton (MJX has no PGS); the PGS -> Newton change is tested in C alone.
 
 Fast tests (default `make test`): Hopper and HalfCheetah in float32, resets, and Gymnasium-side
 mutations that the checker must catch (reusing the same compiled step). Slow tests: all six
@@ -30,7 +34,7 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
-from mjxrsm.envs import wrap_for_training  # noqa: E402
+from mjxrsm.envs import make_env, wrap_for_training  # noqa: E402
 from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity  # noqa: E402
 
 # Compiling one MJX step takes 15-100 s on CPU: compile once per task in this process.
@@ -51,14 +55,14 @@ def check_parity(
     n_steps: int,
     gym_kwargs: dict[str, Any] | None = None,
     check_terminated: bool = True,
-) -> parity.StepErrors:
+) -> parity.Reference:
     """Per-step parity in this process's precision (float32 unless JAX_ENABLE_X64)."""
     env, step = compiled(name)
     ref = parity.record_reference(env, name, seed, n_steps, **(gym_kwargs or {}))
     errors = parity.compare_steps(env, ref, step)
-    found = parity.problems(errors, ref.out, parity.default_tol(), check_terminated)
+    found = parity.problems(errors, ref.out, parity.tolerance(name), check_terminated)
     assert not found, f"{name} seed {seed}:\n" + "\n".join(found)
-    return errors
+    return ref
 
 
 # ------------------------------------------------------------------------------------ fast
@@ -92,6 +96,7 @@ def test_tasks_match_gymnasium_spaces_and_time_limit():
         }
         assert env.observation_structure == want, name
         gym.close()
+    assert isinstance(make_env("Hopper-v5"), type(make("Hopper-v5")))  # the registry's route
     with pytest.raises(ValueError, match="unknown task"):
         make("Hopper-v4")
     with pytest.raises(TypeError):
@@ -118,8 +123,8 @@ def test_options_change_layout_like_gymnasium():
 
 def test_hopper_per_step_parity_float32():
     """Hopper: terminations (z, angle, state range), clipped qvel in obs, healthy bonus."""
-    errors = check_parity("Hopper-v5", seed=0, n_steps=150)
-    assert errors.terminated_mismatch.size == 150
+    ref = check_parity("Hopper-v5", seed=0, n_steps=150)
+    assert ref.out.terminated.sum() >= 3  # the trajectory does cover falls
 
 
 def test_halfcheetah_per_step_parity_float32():
@@ -214,8 +219,8 @@ def test_per_step_parity_float32(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TASKS)
 def test_per_step_parity_float64(name):
-    """In float64 MJX is C MuJoCo to rounding on every step (Humanoid: vs C with Newton, the
-    solver MJX must use instead of the XML's PGS). Runs in a subprocess with JAX x64."""
+    """float64 (a subprocess with JAX x64): C MuJoCo to rounding for the planar tasks; Ant and
+    Humanoid within `parity.FREE_JOINT` (Humanoid vs C with Newton, MJX's stand-in for PGS)."""
     c_solver = "newton" if name == "Humanoid-v5" else None
     rep = parity.report_in_subprocess(
         x64=True, name=name, seeds=[0, 1], n_steps=200, c_solver=c_solver

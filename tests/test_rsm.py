@@ -113,16 +113,15 @@ def test_dpmd_policy_loss_has_no_gradient_into_critics():
         return rsm.dpmd_loss(eps_fn, SCHED, actions, w, jax.random.PRNGKey(5))
 
     @jax.jit
-    def run(key):  # one compile: init, and value + critic-gradient for every q_norm mode
+    def run(key):  # one compile (every q_norm mode is covered by the test above)
         kc, kp = jax.random.split(key)
         cp, pp = critic.init(kc, obs, actions), net.init(kp, obs, actions, t0)
-        out = {m: jax.value_and_grad(loss)(cp, pp, m) for m in rsm.Q_NORMS}
-        return out, loss(jax.tree.map(lambda x: 1.5 * x, cp), pp, "none")
+        value, grads = jax.value_and_grad(loss)(cp, pp, "standardize")
+        return value, grads, loss(jax.tree.map(lambda x: 1.5 * x, cp), pp, "standardize")
 
-    out, other_value = run(jax.random.PRNGKey(0))
-    for _, grads in out.values():
-        assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
-    assert float(out["none"][0]) != float(other_value)
+    value, grads, other_value = run(jax.random.PRNGKey(0))
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
+    assert float(value) != float(other_value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +292,7 @@ def test_dpmd_fixed_point_is_tilted_gaussian_denoiser():
 M_LO, M_HI, W_LO, W_HI, SD_MODE = -0.5, 0.5, 0.35, 0.65, 0.2
 LAMBDAS = (1.0, 0.35)
 K_CAND = 64
-A0_GRID = jnp.linspace(-1.2, 1.2, 6001)  # spacing 4e-4 resolves the t=0 kernel (sd 9e-3)
+A0_GRID = jnp.linspace(-1.2, 1.2, 4001)  # spacing 6e-4 resolves the t=0 kernel (sd 9e-3)
 
 
 def q_bimodal(a: jax.Array) -> jax.Array:
@@ -311,10 +310,10 @@ def true_upper_mass(lam: float) -> float:
     return float(p[A0_GRID > 0].sum() / p.sum())
 
 
-def _eval_grid():
+def _eval_grid(num: int = 161):
     """(a_t, t) grid with |a_t| <= 2, weighted by the proposal density h_t (where training
     samples land); excluded: the far tails, where finite-K self-normalised IS is biased."""
-    a, t = jnp.meshgrid(jnp.linspace(-2, 2, 161), jnp.arange(T), indexing="ij")
+    a, t = jnp.meshgrid(jnp.linspace(-2, 2, num), jnp.arange(T), indexing="ij")
     a, t = a.reshape(-1), t.reshape(-1)
     return a, t, uniform_proposal_density(SCHED.alpha_bar, a, t)
 
@@ -376,7 +375,7 @@ def _expected_target(lam: float, clip: bool, a: jax.Array, t: jax.Array, reps: i
 def test_sdac_loss_optimum_unclipped_vs_clipped():
     """The loss's exact optimum E[eps_bar | a_t] (no network): with unclipped candidates it is the
     target's denoiser up to a small finite-K bias; the official clip (§6.8) moves it far away."""
-    a, t, h = _eval_grid()
+    a, t, h = _eval_grid(81)
     ref = sdac_reference(a, t, 1.0)
     err_unclipped = weighted_rel_err(_expected_target(1.0, False, a, t), ref, h)
     err_clipped = weighted_rel_err(_expected_target(1.0, True, a, t), ref, h)
@@ -405,12 +404,16 @@ def test_sdac_learned_denoiser_matches_quadrature(sdac_fits):
 
 def test_sdac_sampled_mode_mass_moves_with_lambda(sdac_fits):
     net, fits = sdac_fits
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def draw(params, variance):
+        eps_fn = lambda x, tt: apply_net(net, params, x, tt)
+        return diffusion.sample(SCHED, eps_fn, jax.random.PRNGKey(3), (10_000, 1),
+                                variance=variance)
+
     masses = {}
     for lam in LAMBDAS:
-        eps_fn = lambda x, tt, p=fits[lam]: apply_net(net, p, x, tt)
-        x = diffusion.sample(SCHED, eps_fn, jax.random.PRNGKey(3), (10_000, 1),
-                             variance="exact_diag")
-        x_off = diffusion.sample(SCHED, eps_fn, jax.random.PRNGKey(3), (10_000, 1))
+        x, x_off = draw(fits[lam], "exact_diag"), draw(fits[lam], "posterior")
         masses[lam] = float((x > 0).mean())
         print(f"SDAC lambda={lam}: upper-mode mass sampled (exact_diag) {masses[lam]:.3f}, "
               f"official sampler {float((x_off > 0).mean()):.3f}, true {true_upper_mass(lam):.3f}")

@@ -306,8 +306,21 @@ FLOAT32 = Tol(rtol=1e-4, atol=1e-5, outlier_frac=0.02, terminated_frac=0.01)
 FLOAT64 = Tol(rtol=1e-6, atol=1e-8, outlier_frac=0.0, terminated_frac=0.0)
 
 
-def default_tol() -> Tol:
-    return FLOAT64 if jax.config.jax_enable_x64 else FLOAT32
+# Ant and Humanoid (free-joint roots): MJX's dynamics match C MuJoCo's `mj_forward` to 1e-13 at
+# every RK4 stage, but C MuJoCo 4.0's `mj_step` combines the stages of a rotating free body
+# slightly differently from the textbook RK4 that MJX implements (~1e-7 m/s per substep in
+# flight); contacts entering their margin inside a step amplify that into rare O(0.1) outliers.
+# This holds in float64 too, hence one tolerance for both precisions (see docs/TASKS.md).
+FREE_JOINT = Tol(rtol=3e-3, atol=1e-5, outlier_frac=0.05, terminated_frac=0.01)
+FREE_JOINT_TASKS = ("Ant-v5", "Humanoid-v5")
+
+
+def tolerance(name: str, x64: bool | None = None) -> Tol:
+    """The tolerance the tests hold task `name` to, in this process's precision by default."""
+    if name in FREE_JOINT_TASKS:
+        return FREE_JOINT
+    x64 = bool(jax.config.jax_enable_x64) if x64 is None else x64
+    return FLOAT64 if x64 else FLOAT32
 
 
 def problems(
@@ -370,7 +383,7 @@ def report(
     gym_kwargs: dict[str, Any] | None = None,
     check_terminated: bool = True,
 ) -> dict[str, Any]:
-    """Per-step parity over several seeds, JSON-able: problems (vs `default_tol()`), stats,
+    """Per-step parity over several seeds, JSON-able: problems (vs `tolerance(name)`), stats,
     compile time. Precision is whatever this process runs JAX in."""
     env = make_env(name, **(env_kwargs or {}))
     step = jax.jit(env.step)
@@ -384,7 +397,7 @@ def report(
         e = compare_steps(env, ref, step)
         errors.append(e)
         found += [
-            f"seed {seed}: {p}" for p in problems(e, ref.out, default_tol(), check_terminated)
+            f"seed {seed}: {p}" for p in problems(e, ref.out, tolerance(name), check_terminated)
         ]
     return {
         "x64": bool(jax.config.jax_enable_x64),
