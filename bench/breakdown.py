@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from bench.common import Timing, compile_timed, time_steady
+from bench.common import Timing, compile_timed, per_call, time_steady
 from mjxrsm.replay import Transition
 
 
@@ -60,8 +60,7 @@ def time_scanned(body: Callable[[Any, Any], Any], consts: Any, carry: Any, reps:
     carry = compiled(consts, carry)  # first run: page in, not timed
     jax.block_until_ready(carry)
     _, times = time_steady(lambda c: compiled(consts, c), carry, timing)
-    per_call = sum(times) / (len(times) * reps)
-    return {"ms": 1e3 * per_call, "reps_per_call": reps, "calls": len(times), **comp}
+    return {"ms": 1e3 * per_call(times) / reps, "reps_per_call": reps, "calls": len(times), **comp}
 
 
 def dense_macs(params) -> int:
@@ -90,8 +89,8 @@ def update_rate(agent, state, obs_size: int, act_size: int, batch_size: int, rep
     state, _ = compiled(xs, state)
     jax.block_until_ready(state)
     _, times = time_steady(lambda s: compiled(xs, s)[0], state, timing)
-    total = sum(times)
-    return {"updates_per_s": reps * len(times) / total, "ms": 1e3 * total / (reps * len(times)),
+    t = per_call(times)
+    return {"updates_per_s": reps / t, "ms": 1e3 * t / reps,
             "reps_per_call": reps, "calls": len(times), **comp}
 
 

@@ -231,35 +231,45 @@ def config_to_dict(config) -> dict[str, Any]:
 
 
 def run_worker(module: str, spec: dict[str, Any], timeout: float | None,
-               log_path: Path | None = None) -> dict[str, Any]:
+               log_path: Path | None = None,
+               env_updates: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Run `python -m module --worker SPEC OUT` in a fresh process and return its JSON result.
 
     A fresh process per measurement gives a clean compile (no cache from an earlier cell) and a
     per-measurement peak host memory. A crash, an OOM or a timeout becomes {'error': ...}.
+    `env_updates` sets (or, with None, removes) environment variables of the worker.
     """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    for key, value in (env_updates or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
         cmd = [sys.executable, "-m", module, "--worker", str(spec_path), str(out_path)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        log = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                                  if log_path else subprocess.PIPE, text=True, timeout=timeout)
+            if log_path is None:
+                proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, timeout=timeout)
+                detail = (proc.stderr or "")[-2000:]
+            else:
+                with open(log_path, "a") as log_file:
+                    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log_file,
+                                          stderr=subprocess.STDOUT, timeout=timeout)
+                detail = f"see {log_path}"
         except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout:.0f} s"}
-        finally:
-            if log_path:
-                log.close()
+            return {"error": f"timed out after {timeout:.0f} s",
+                    "worker_wall_s": time.perf_counter() - t0}
         wall = time.perf_counter() - t0
         if out_path.exists():
             result = json.loads(out_path.read_text())
             result.setdefault("worker_wall_s", wall)
             return result
-        tail = (proc.stderr or "")[-2000:] if not log_path else f"see {log_path}"
-        return {"error": f"worker exited with code {proc.returncode}: {tail}",
+        return {"error": f"worker exited with code {proc.returncode}: {detail}",
                 "worker_wall_s": wall}
 
 
@@ -323,6 +333,14 @@ def time_steady(step: Callable[[S], S], state: S, timing: Timing) -> tuple[S, li
         block(state)
         times.append(time.perf_counter() - t0)
     return state, times
+
+
+def per_call(times: list[float]) -> float:
+    """The median call time: robust to the odd slow call on a shared machine (the mean is kept
+    in the JSON too, as `times` lists every call)."""
+    ordered = sorted(times)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 def compile_timed(jitted, *args) -> tuple[Any, dict[str, float]]:

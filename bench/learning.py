@@ -46,6 +46,7 @@ from bench.common import (
 
 MODULE = "bench.learning"
 ALGOS = ("dpmd", "sdac", "sac")
+COLORS = {"dpmd": "C0", "sdac": "C1", "sac": "C2"}  # the same in every plot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +68,7 @@ class LearningPreset:
 PRESETS = {
     "cpu": LearningPreset(
         trainer_preset="cpu", envs=("inverted_pendulum", "reacher", "hopper"), algos=ALGOS,
-        seeds=2, budgets={"inverted_pendulum": 20_000, "reacher": 20_000, "hopper": 30_000},
+        seeds=3, budgets={"inverted_pendulum": 30_000, "reacher": 30_000, "hopper": 50_000},
         evals_per_run=5, table_fractions=(0.5, 1.0), jobs=2, overrides={}, timeout_s=3600,
     ),
     "gpu": LearningPreset(
@@ -165,6 +166,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="run directories (default: runs/bench-learning/<out's name>)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the checkpoints of finished runs (default: delete, they are large)")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile every run from scratch (default: a persistent JAX compilation "
+                        "cache in the runs directory, shared by the seeds of a config)")
     p.add_argument("--report-only", action="store_true", help="only aggregate existing results")
     p.add_argument("--quick", action="store_true",
                    help="toy task, tiny nets (smoke test, not a benchmark); output under /tmp")
@@ -209,7 +213,7 @@ def device_name() -> dict[str, Any]:
 
 
 def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
-              jobs: int, keep_checkpoints: bool) -> None:
+              jobs: int, keep_checkpoints: bool, compile_cache: Path | None) -> None:
     cell_dir = out / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     todo = []
@@ -235,7 +239,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
                 "budget": cell.budget, "preset": dataclasses.asdict(preset),
                 "overrides": overrides, "workdir": str(workdir)}
         log(f"start {cell.name} ({cell.budget:,} env steps)")
-        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log")
+        cache = {"JAX_COMPILATION_CACHE_DIR": str(compile_cache)} if compile_cache else None
+        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log", cache)
         if "error" in res:
             log(f"FAILED {cell.name}: {res['error'][:300]}")
             return  # no cell JSON: the next invocation retries (and resumes) it
@@ -264,9 +269,10 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / n)
 
 
-def return_at(curve: list[dict], step: int) -> float | None:
-    """The last evaluation at or before `step` (None if the run has none yet)."""
-    before = [e["return_mean"] for e in curve if e["env_steps"] <= step]
+def return_at(curve: list[dict], step: int, budget: int) -> float | None:
+    """The last evaluation at or before `step`; the final evaluation (which may overshoot the
+    budget by less than one chunk) counts as taken at the budget. None if there is none yet."""
+    before = [e["return_mean"] for e in curve if min(e["env_steps"], budget) <= step]
     return before[-1] if before else None
 
 
@@ -288,9 +294,10 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
         at = {}
         for frac in fractions:
             b = int(round(frac * budget))
-            vals = [v for v in (return_at(r["curve"], b) for r in runs) if v is not None]
+            vals = [v for v in (return_at(r["curve"], b, r["budget"]) for r in runs)
+                    if v is not None]
             m, se = _mean_se(vals) if vals else (None, None)
-            at[str(b)] = {"mean": m, "se": se, "n": len(vals)}
+            at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
         walls = [r["summary"]["wall_time_s"] for r in runs]
         out[f"{env}/{algo}"] = {
             "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs), "budget": budget,
@@ -312,11 +319,13 @@ def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
         x = [p["env_steps"] for p in a["curve"]]
         m = [p["mean"] for p in a["curve"]]
         se = [0.0 if math.isnan(p["se"]) else p["se"] for p in a["curve"]]
-        line, = ax.plot(x, m, marker="o", ms=3, label=f"{a['algo']} (n={len(a['seeds'])})")
+        color = COLORS.get(a["algo"])
+        ax.plot(x, m, marker="o", ms=3, color=color, label=f"{a['algo']} (n={len(a['seeds'])})")
         ax.fill_between(x, [u - s for u, s in zip(m, se, strict=True)],
-                        [u + s for u, s in zip(m, se, strict=True)], color=line.get_color(),
-                        alpha=0.2, linewidth=0)
-    ax.set(xlabel="env steps (after warm-up)", ylabel="evaluation return", title=f"{env} — {title}")
+                        [u + s for u, s in zip(m, se, strict=True)], color=color, alpha=0.2,
+                        linewidth=0)
+    ax.set(xlabel="env steps (after warm-up)", ylabel="evaluation return (mean ± s.e.)",
+           title=f"{env} — {title}")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -339,18 +348,22 @@ def markdown(report: dict[str, Any]) -> str:
              f"{str((report.get('git') or {}).get('commit'))[:10]}.", ""]
     if report.get("quick"):
         lines += ["**--quick smoke run: toy task, tiny nets; not a benchmark.**", ""]
-    budgets = sorted({int(b) for a in agg.values() for b in a["return_at_budget"]})
+    fractions = report["settings"]["table_fractions"]
     rows = []
     for a in agg.values():
-        row: list[Any] = [a["env"], a["algo"], len(a["seeds"])]
-        for b in budgets:
-            v = a["return_at_budget"].get(str(b))
-            row.append("-" if not v or v["mean"] is None
-                       else f"{fmt(v['mean'])} ± {fmt(v['se'])}")
+        row: list[Any] = [a["env"], a["algo"], len(a["seeds"]), a["budget"]]
+        for frac in fractions:
+            v = a["return_at_budget"].get(f"{frac:g}")
+            if not v or v["mean"] is None:
+                row.append("-")
+            elif v["n"] < 2:
+                row.append(f"{fmt(v['mean'])} (n={v['n']})")
+            else:
+                row.append(f"{fmt(v['mean'])} ± {fmt(v['se'])}")
         row.append(a["mean_wall_time_s"] / 60)
         rows.append(row)
-    lines.append(md_table(["env", "algo", "seeds", *(f"@{b:,}" for b in budgets),
-                           "min/run"], rows))
+    lines.append(md_table(["env", "algo", "seeds", "budget",
+                           *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"], rows))
     lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
     return "\n".join(lines)
 
@@ -399,8 +412,10 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_assignments(args.set)
     preset_name = "quick" if args.quick else args.preset
 
+    # Seed-major order: runs side by side are different configs, and a seed > 0 finds its
+    # programs in the compilation cache (seeds change values, not the compiled programs).
     cells = [Cell(env, algo, seed, budget_for(preset, env, args.budget))
-             for env in preset.envs for algo in preset.algos for seed in range(preset.seeds)]
+             for seed in range(preset.seeds) for env in preset.envs for algo in preset.algos]
     # Fail fast on a bad env, key or value, before any process starts.
     from bench.common import has_key
 
@@ -421,7 +436,8 @@ def main(argv: list[str] | None = None) -> None:
     log(f"{len(cells)} runs: envs {preset.envs}, algos {preset.algos}, {preset.seeds} seeds; "
         f"results -> {out}")
     if not args.report_only:
-        run_cells(cells, preset, overrides, out, runs, preset.jobs, args.keep_checkpoints)
+        cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
+        run_cells(cells, preset, overrides, out, runs, preset.jobs, args.keep_checkpoints, cache)
     rep = report(out, preset_name, preset, overrides, device, args.quick, cells)
     log(f"wrote {out / 'learning.json'}, {out / 'learning.md'} and {len(rep['envs'])} plot(s)")
     print(markdown(rep))

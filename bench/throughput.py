@@ -63,6 +63,8 @@ ALGOS = ("dpmd", "sdac", "sac")
 OFFICIAL_ENV = "halfcheetah"
 OFFICIAL_UPDATES_PER_S = {"dpmd": 1.88, "sdac": 0.75, "sac": 58.8}
 REQUIRED_SPEEDUP = {"dpmd": 3.0, "sdac": 10.0}  # at identical math and settings, on that CPU
+# Compile times are figures here: a persistent compilation cache set by the user must not apply.
+NO_COMPILE_CACHE = {"JAX_COMPILATION_CACHE_DIR": None}
 SKIPPABLE = ("official", "breakdown", "physics", "brax", "sweeps", "grid")
 
 
@@ -90,11 +92,14 @@ class Profile:
 
 PROFILES = {
     "cpu": Profile(
-        envs=("halfcheetah",), algos=ALGOS, num_envs=(16, 128), preset="cpu", chunk_iters=16,
-        timing=Timing(min_time=3.0, min_reps=2, max_reps=30), official_chunk_iters=4,
-        official_timing=Timing(min_time=6.0, min_reps=2, max_reps=30), breakdown_reps=2,
-        breakdown_timing=Timing(min_time=2.0, min_reps=2, max_reps=20), grid_breakdown=False,
-        physics_raw=False, brax_epochs=7, sweeps={}, sweep_at=("halfcheetah", 16),
+        # The grid uses the cheapest MJX task: on 2 cores MJX compilation dominates the budget
+        # (HalfCheetah is measured at the official settings anyway).
+        envs=("inverted_pendulum",), algos=ALGOS, num_envs=(16, 128), preset="cpu",
+        chunk_iters=16,
+        timing=Timing(min_time=2.0, min_reps=2, max_reps=30), official_chunk_iters=4,
+        official_timing=Timing(min_time=4.0, min_reps=2, max_reps=30), breakdown_reps=2,
+        breakdown_timing=Timing(min_time=1.5, min_reps=2, max_reps=20), grid_breakdown=False,
+        physics_raw=False, brax_epochs=6, sweeps={}, sweep_at=("inverted_pendulum", 16),
         timeout_s=1200,
     ),
     "gpu": Profile(
@@ -152,7 +157,7 @@ def measure_trainer(config, chunk_iters: int, timing: Timing) -> dict[str, Any]:
     import jax
 
     from bench.breakdown import random_batch
-    from bench.common import compile_timed, time_steady
+    from bench.common import compile_timed, per_call, time_steady
     from mjxrsm import replay
     from mjxrsm.config_check import validate
     from mjxrsm.trainer import make_trainer
@@ -180,14 +185,17 @@ def measure_trainer(config, chunk_iters: int, timing: Timing) -> dict[str, Any]:
     jax.block_until_ready(state)
     u0, e0 = int(state.updates), int(state.env_steps)
     state, times = time_steady(lambda s: chunk(s)[0], state, timing)
-    updates, steps, total = int(state.updates) - u0, int(state.env_steps) - e0, sum(times)
+    calls = len(times)
+    updates, steps = (int(state.updates) - u0) / calls, (int(state.env_steps) - e0) / calls
+    t = per_call(times)
     return {
-        "env_steps_per_s": steps / total,
-        "updates_per_s": updates / total,
+        "env_steps_per_s": steps / t,
+        "updates_per_s": updates / t,
+        "mean_env_steps_per_s": steps * calls / sum(times),
         "chunk_s": times,
         "chunk_iters": chunk_iters,
         "env_steps_per_chunk": chunk_iters * config.num_envs,
-        "updates_per_chunk": updates // len(times),
+        "updates_per_chunk": updates,
         "schedule": dataclasses.asdict(trainer.schedule),
         "compile": {"build_s": build_s, "init": init_compile, "train_chunk": chunk_compile,
                     "total_s": build_s + sum(init_compile.values())
@@ -240,7 +248,7 @@ def worker_physics(spec: dict) -> dict:
     """The physics limit: env steps only (random actions), wrapped as in training and raw."""
     import jax
 
-    from bench.common import compile_timed, time_steady
+    from bench.common import compile_timed, per_call, time_steady
     from mjxrsm.envs import make_env, wrap_for_training
 
     n, iters, timing = spec["num_envs"], spec["chunk_iters"], Timing(**spec["timing"])
@@ -268,7 +276,7 @@ def worker_physics(spec: dict) -> dict:
         carry = step(carry)
         jax.block_until_ready(carry)
         _, times = time_steady(step, carry, timing)
-        out[label] = {"env_steps_per_s": n * iters * len(times) / sum(times), "chunk_s": times,
+        out[label] = {"env_steps_per_s": n * iters / per_call(times), "chunk_s": times,
                       "compile": {"reset": reset_compile, "rollout": step_compile}}
     out["chunk_iters"] = iters
     return out
@@ -307,6 +315,8 @@ def worker_brax_sac(spec: dict) -> dict:
     """Brax's own SAC trainer configured like our SAC cell; steady state = epochs after the
     first (which includes compilation), timed by Brax itself (`training/sps`)."""
     import functools
+
+    from bench.common import per_call
 
     patched = _patch_brax_for_installed_jax()
     from brax import envs as brax_envs
@@ -358,9 +368,8 @@ def worker_brax_sac(spec: dict) -> dict:
     )
     wall = time.perf_counter() - t0
     sps = [m[2] for m in marks[1:]]  # marks[0] is the (skipped) initial evaluation
-    steady = sps[1:]
-    env_sps = len(steady) / sum(1.0 / s for s in steady)  # equal-length epochs
     epoch_steps = iters * n
+    env_sps = epoch_steps / per_call([epoch_steps / s for s in sps[1:]])
     return {
         "env_steps_per_s": env_sps,
         "updates_per_s": env_sps / n * grad_updates,
@@ -530,7 +539,8 @@ class Runner:
     def run(self, spec: dict, label: str) -> dict:
         log(f"{label} ...")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-        res = run_worker(MODULE, spec, self.plan.profile.timeout_s, self.logs / f"{safe}.log")
+        res = run_worker(MODULE, spec, self.plan.profile.timeout_s, self.logs / f"{safe}.log",
+                         env_updates=NO_COMPILE_CACHE)
         if "error" in res:
             log(f"  FAILED: {res['error'][:300]}")
         else:
@@ -561,7 +571,8 @@ class Runner:
                         "timing": dataclasses.asdict(prof.official_timing),
                         "breakdown_timing": dataclasses.asdict(prof.breakdown_timing),
                         "reps": prof.breakdown_reps}
-                res = self.run(spec, f"official {OFFICIAL_ENV} {algo} (paper settings)")
+                what = "paper preset + --quick overrides" if plan.quick else "paper settings"
+                res = self.run(spec, f"official {OFFICIAL_ENV} {algo} ({what})")
                 self.results["official"].append({"algo": algo, **res})
                 self.save()
 
@@ -816,7 +827,7 @@ def plot(results: dict, path: Path) -> None:
             pts = sorted((c["num_envs"], c["env_steps_per_s"]) for c in cells
                          if c["env"] == env and c["algo"] == algo)
             if pts:
-                ax.plot(*zip(*pts, strict=True), "o-", label=algo)
+                ax.plot(*zip(*pts, strict=True), "o-", color=f"C{ALGOS.index(algo)}", label=algo)
         for kind, style, label in (("physics", "k--", "physics limit"),
                                    ("brax_sac", "k:", "Brax SAC")):
             pts = sorted(

@@ -255,10 +255,14 @@ class GymnasiumMJXEnv:
         As in Gymnasium, `mj_forward` does not compute `cfrc_ext`, so contact forces in the
         first observation of an episode are zero.
         """
-        data = self._data0.replace(qpos=jp.asarray(qpos), qvel=jp.asarray(qvel))
+        qpos = jp.asarray(qpos, self._data0.qpos.dtype)
+        data = self._data0.replace(qpos=qpos, qvel=jp.asarray(qvel, self._data0.qvel.dtype))
         with mujoco_contact_frames(self.use_mujoco_contact_frames):
             data = _same_dtypes(mjx.forward(self.sys, data), data)
-        return self.state_from_data(data)
+        # MJX writes normalised free-joint quaternions back into qpos; C MuJoCo normalises only
+        # internally, so Gymnasium's first observation carries the noisy, non-unit quaternion
+        # (the next step normalises it on both sides).
+        return self.state_from_data(data.replace(qpos=qpos))
 
     def state_from_data(self, data: mjx.Data) -> EnvState:
         """Wrap a physics state as an episode start (reset-time obs/info, no reward)."""

@@ -24,7 +24,7 @@ def _forward_velocity(before: jax.Array, after: jax.Array, dt: float) -> jax.Arr
     return (after - before) / dt
 
 
-class _PlanarRunner(GymnasiumMJXEnv):
+class _XRunner(GymnasiumMJXEnv):
     """HalfCheetah/Hopper/Walker2d: planar bodies whose qpos[0] is the x slider."""
 
     clip_qvel: bool = False
@@ -61,7 +61,7 @@ class _PlanarRunner(GymnasiumMJXEnv):
         }
 
 
-class HalfCheetah(_PlanarRunner):
+class HalfCheetah(_XRunner):
     """HalfCheetah-v5: forward velocity minus control cost; never terminates."""
 
     xml_file = "half_cheetah.xml"
@@ -90,7 +90,7 @@ class HalfCheetah(_PlanarRunner):
         return self._run_terms(before, after, ctrl)
 
 
-class _Hopping(_PlanarRunner):
+class _Hopping(_XRunner):
     """Hopper/Walker2d: runner terms plus a healthy bonus and z/angle termination."""
 
     clip_qvel = True
@@ -197,8 +197,8 @@ class Walker2d(_Hopping):
         )
 
 
-class _Planar2DOF(GymnasiumMJXEnv):
-    """Swimmer/Ant/Humanoid: root moves in x and y; positions/distance are reported for both."""
+class _XYRunner(GymnasiumMJXEnv):
+    """Swimmer/Ant/Humanoid: the root moves in x and y; both positions and velocities reported."""
 
     def __init__(
         self,
@@ -227,7 +227,7 @@ class _Planar2DOF(GymnasiumMJXEnv):
         }
 
 
-class Swimmer(_Planar2DOF):
+class Swimmer(_XYRunner):
     """Swimmer-v5: x velocity of the root slider minus control cost; never terminates."""
 
     xml_file = "swimmer.xml"
@@ -264,7 +264,7 @@ class Swimmer(_Planar2DOF):
         }
 
 
-class Ant(_Planar2DOF):
+class Ant(_XYRunner):
     """Ant-v5: torso velocity, healthy bonus, control and clipped contact-force costs."""
 
     xml_file = "ant.xml"
@@ -355,7 +355,7 @@ class Ant(_Planar2DOF):
         }
 
 
-class Humanoid(_Planar2DOF):
+class Humanoid(_XYRunner):
     """Humanoid-v5: mass-centre velocity, healthy bonus, control and contact-force costs."""
 
     xml_file = "humanoid.xml"
