@@ -198,6 +198,13 @@ def has_key(config, dotted: str) -> bool:
     return True
 
 
+def get_key(config, dotted: str) -> Any:
+    node = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
 def apply_overrides(config, overrides: dict[str, Any], strict: bool = False) -> dict[str, Any]:
     """Set dotted keys on an ml-collections config; returns those applied.
 

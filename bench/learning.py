@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -68,7 +69,7 @@ class LearningPreset:
 PRESETS = {
     "cpu": LearningPreset(
         trainer_preset="cpu", envs=("inverted_pendulum", "reacher", "hopper"), algos=ALGOS,
-        seeds=3, budgets={"inverted_pendulum": 30_000, "reacher": 30_000, "hopper": 50_000},
+        seeds=3, budgets={"inverted_pendulum": 50_000, "reacher": 50_000, "hopper": 80_000},
         evals_per_run=5, table_fractions=(0.5, 1.0), jobs=2, overrides={}, timeout_s=3600,
     ),
     "gpu": LearningPreset(
@@ -239,8 +240,12 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
                 "budget": cell.budget, "preset": dataclasses.asdict(preset),
                 "overrides": overrides, "workdir": str(workdir)}
         log(f"start {cell.name} ({cell.budget:,} env steps)")
-        cache = {"JAX_COMPILATION_CACHE_DIR": str(compile_cache)} if compile_cache else None
-        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log", cache)
+        env: dict[str, str | None] = {}
+        if compile_cache:
+            env["JAX_COMPILATION_CACHE_DIR"] = str(compile_cache)
+        if jobs > 1 and "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ:
+            env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # runs share one GPU's memory
+        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log", env)
         if "error" in res:
             log(f"FAILED {cell.name}: {res['error'][:300]}")
             return  # no cell JSON: the next invocation retries (and resumes) it

@@ -104,11 +104,11 @@ PROFILES = {
     ),
     "gpu": Profile(
         envs=("halfcheetah", "ant", "humanoid"), algos=ALGOS, num_envs=(128, 1024, 8192),
-        preset="fast", chunk_iters=64, timing=Timing(min_time=10.0, min_reps=3, max_reps=100),
+        preset="fast", chunk_iters=32, timing=Timing(min_time=5.0, min_reps=3, max_reps=100),
         official_chunk_iters=200, official_timing=Timing(min_time=10.0, min_reps=3, max_reps=50),
         breakdown_reps=20, breakdown_timing=Timing(min_time=3.0, min_reps=3, max_reps=50),
         grid_breakdown=True, physics_raw=True, brax_epochs=5,
-        sweeps={
+        sweeps={  # the preset's own value (32, 20, 64, 1/128) reuses the grid cell
             "algo.num_particles": [8, 16, 32, 64],
             "algo.diffusion_steps": [5, 10, 20],
             "algo.num_candidates": [16, 32, 64, 128],
@@ -405,8 +405,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Steady-state throughput of the fused trainer vs the physics limit and "
                     "Brax SAC; official-settings update rates; per-update cost breakdown.",
     )
-    p.add_argument("--device-profile", choices=sorted(PROFILES), default="cpu",
-                   help="defaults for the grid, timing and sweeps (default: cpu)")
+    p.add_argument("--device-profile", choices=("auto", *sorted(PROFILES)), default="auto",
+                   help="defaults for the grid, timing and sweeps (default auto: gpu on a GPU, "
+                        "else cpu)")
     p.add_argument("--envs", help="comma-separated envs (default: profile's)")
     p.add_argument("--algos", help=f"comma-separated subset of {','.join(ALGOS)}")
     p.add_argument("--num-envs", help="comma-separated num_envs values (default: profile's)")
@@ -441,10 +442,14 @@ class Plan:
     skip: set[str]
     out: Path
     quick: bool
+    device: dict[str, Any]
 
 
-def make_plan(args: argparse.Namespace) -> Plan:
-    base = QUICK_PROFILE if args.quick else PROFILES[args.device_profile]
+def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
+    name = args.device_profile
+    if name == "auto":
+        name = "gpu" if device.get("platform") == "gpu" else "cpu"
+    base = QUICK_PROFILE if args.quick else PROFILES[name]
     sweep_at = base.sweep_at
     if args.sweep_at:
         env, _, n = args.sweep_at.partition(":")
@@ -481,7 +486,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     overrides = {**(QUICK_OVERRIDES if args.quick else {}), **user}
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-bench-quick" if args.quick
                        else RESULTS)
-    return Plan(profile, overrides, sweeps, skip, out, args.quick)
+    return Plan(profile, overrides, sweeps, skip, out, args.quick, device)
 
 
 def _check_keys(keys, profile: Profile, flag: str) -> None:
@@ -554,8 +559,7 @@ class Runner:
 
     def execute(self) -> dict[str, Any]:
         plan, prof = self.plan, self.plan.profile
-        info = run_worker(MODULE, {"kind": "info"}, prof.timeout_s)
-        device = info.get("device", {"platform": "unknown"})
+        device = plan.device
         self.results.update(provenance(device))
         stem = f"throughput-{device_slug(device)}-{today()}"
         self.json_path = plan.out / f"{stem}.json"
@@ -606,14 +610,7 @@ class Runner:
         if plan.sweeps and "sweeps" not in plan.skip:
             for key, values in plan.sweeps.items():
                 for algo in prof.algos:
-                    from configs.train import get_config
-
-                    if not _has(get_config(f"{sweep_env},{algo},{prof.preset}"), key):
-                        continue
-                    for v in values:
-                        over = {**plan.overrides, "num_envs": sweep_n, key: v}
-                        self._cell(self.results["sweep_cells"], sweep_env, algo, sweep_n, over,
-                                   {key: v})
+                    self._sweep(sweep_env, sweep_n, algo, key, values)
 
         if "breakdown" not in plan.skip and prof.grid_breakdown and prof.envs:
             env, n = prof.envs[0], prof.num_envs[0]
@@ -628,6 +625,23 @@ class Runner:
                 self.save()
         self.save()
         return self.results
+
+    def _sweep(self, env: str, n: int, algo: str, key: str, values: list) -> None:
+        """One knob of one algorithm; the value the base cell already has is not run again."""
+        from bench.common import get_key
+
+        base_over = {**self.plan.overrides, "num_envs": n}
+        base_config, _ = build_config(env, algo, self.plan.profile.preset, base_over)
+        if not _has(base_config, key):
+            return
+        base = next((c for c in self.results["cells"] if "error" not in c and not c["sweep"]
+                     and (c["env"], c["algo"], c["num_envs"]) == (env, algo, n)), None)
+        for v in values:
+            if base is not None and get_key(base_config, key) == v:
+                self.results["sweep_cells"].append({**base, "sweep": {key: v}, "is_base": True})
+                continue
+            self._cell(self.results["sweep_cells"], env, algo, n, {**base_over, key: v},
+                       {key: v})
 
     def _cell(self, bucket: list, env: str, algo: str, n: int, over: dict, sweep: dict) -> None:
         prof = self.plan.profile
@@ -796,6 +810,7 @@ def _cells_table(cells: list[dict]) -> str:
     for c in cells:
         knob = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
                          for k, v in c.get("sweep", {}).items())
+        knob += " (base)" if c.get("is_base") else ""
         if "error" in c:
             rows.append([c["algo"], c["env"], c["num_envs"], knob, c["error"][:60]] + ["-"] * 6)
             continue
@@ -857,7 +872,10 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["--worker"]:
         worker_main(argv[1:], HANDLERS)
         return
-    plan = make_plan(parse_args(argv))
+    args = parse_args(argv)
+    device = run_worker(MODULE, {"kind": "info"}, 300, env_updates=NO_COMPILE_CACHE).get(
+        "device", {"platform": "unknown"})  # read in a worker: the parent never touches it
+    plan = make_plan(args, device)
     runner = Runner(plan)
     results = runner.execute()
     add_ratios(results)
