@@ -291,7 +291,7 @@ def worker_main(argv: list[str], handlers: dict[str, Callable[[dict], dict]]) ->
     try:
         result = handlers[spec["kind"]](spec)
         result.update(process_usage())
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
+    except Exception as e:  # reported to the parent, not hidden
         traceback.print_exc()
         result = {"error": f"{type(e).__name__}: {e}"}
     Path(out_path).write_text(json.dumps(result, default=to_jsonable))
@@ -304,7 +304,7 @@ def to_jsonable(x: Any) -> Any:
 
         arr = np.asarray(x)
         return arr.item() if arr.ndim == 0 else arr.tolist()
-    except Exception:  # noqa: BLE001
+    except Exception:  # any failure: fall back to str
         return str(x)
 
 
@@ -373,7 +373,7 @@ def process_usage() -> dict[str, Any]:
 
         try:
             stats = jax.devices()[0].memory_stats()
-        except Exception:  # noqa: BLE001 - some backends raise instead of returning None
+        except Exception:  # some backends raise instead of returning None
             stats = None
         if stats and "peak_bytes_in_use" in stats:
             out["peak_device_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)

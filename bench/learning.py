@@ -129,7 +129,7 @@ def read_eval_curve(workdir: Path) -> list[dict[str, float]]:
 
 
 def worker_run(spec: dict) -> dict:
-    from mjxrsm.train import run
+    from mjxrsm.train import TrainingDivergedError, run
 
     preset = LearningPreset(**{**spec["preset"], "envs": tuple(spec["preset"]["envs"]),
                                "algos": tuple(spec["preset"]["algos"]),
@@ -138,7 +138,11 @@ def worker_run(spec: dict) -> dict:
                         spec["overrides"])
     workdir = Path(spec["workdir"])
     t0 = time.perf_counter()
-    summary = run(config, workdir, resume=True)
+    try:
+        summary = run(config, workdir, resume=True)
+    except TrainingDivergedError as e:  # an outcome, not a failure: recorded, not retried
+        summary = {"diverged": str(e), "final_eval_return": None,
+                   "wall_time_s": time.perf_counter() - t0}
     return {"summary": summary, "curve": read_eval_curve(workdir),
             "config": config_to_dict(config), "wall_s_this_process": time.perf_counter() - t0}
 
@@ -253,7 +257,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
                     "budget": cell.budget, "workdir": str(workdir), "jobs": jobs})
         write_json(cell_dir / f"{cell.name}.json", res)
         s = res["summary"]
-        log(f"done  {cell.name}: final return {fmt(s['final_eval_return'])}, "
+        status = "DIVERGED" if s.get("diverged") else f"final return {fmt(s['final_eval_return'])}"
+        log(f"done  {cell.name}: {status}, "
             f"{fmt(s['wall_time_s'] / 60)} min")
         if not keep_checkpoints:
             shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
@@ -283,30 +288,35 @@ def return_at(curve: list[dict], step: int, budget: int) -> float | None:
 
 def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[str, Any]:
     """Per (env, algo): the mean and standard error curve over seeds at the evaluation steps
-    all seeds share, and the return at each fixed budget."""
+    all seeds share, and the return at each fixed budget. Runs stopped by the NaN guard are
+    counted apart (`diverged_seeds`), not averaged in."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in cell_results:
         groups.setdefault((r["env"], r["algo"]), []).append(r)
     out: dict[str, Any] = {}
-    for (env, algo), runs in sorted(groups.items()):
-        steps = sorted(set.intersection(*({e["env_steps"] for e in r["curve"]} for r in runs)))
+    for (env, algo), group in sorted(groups.items()):
+        runs = [r for r in group if not r["summary"].get("diverged")]
+        diverged = sorted(r["seed"] for r in group if r["summary"].get("diverged"))
+        shared = [{e["env_steps"] for e in r["curve"]} for r in runs]
+        steps = sorted(set.intersection(*shared)) if shared else []
         curve = []
         for s in steps:
             vals = [next(e["return_mean"] for e in r["curve"] if e["env_steps"] == s) for r in runs]
             m, se = _mean_se(vals)
             curve.append({"env_steps": s, "mean": m, "se": se, "n": len(vals)})
-        budget = max(r["budget"] for r in runs)
+        budget = max(r["budget"] for r in group)
         at = {}
         for frac in fractions:
-            b = int(round(frac * budget))
+            b = round(frac * budget)
             vals = [v for v in (return_at(r["curve"], b, r["budget"]) for r in runs)
                     if v is not None]
             m, se = _mean_se(vals) if vals else (None, None)
             at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
-        walls = [r["summary"]["wall_time_s"] for r in runs]
+        walls = [r["summary"]["wall_time_s"] for r in group]
         out[f"{env}/{algo}"] = {
-            "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs), "budget": budget,
-            "curve": curve, "return_at_budget": at, "mean_wall_time_s": sum(walls) / len(walls),
+            "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs),
+            "diverged_seeds": diverged, "budget": budget, "curve": curve,
+            "return_at_budget": at, "mean_wall_time_s": sum(walls) / len(walls),
         }
     return out
 
@@ -356,7 +366,9 @@ def markdown(report: dict[str, Any]) -> str:
     fractions = report["settings"]["table_fractions"]
     rows = []
     for a in agg.values():
-        row: list[Any] = [a["env"], a["algo"], len(a["seeds"]), a["budget"]]
+        seeds = f"{len(a['seeds'])}" + (f" (+{len(a['diverged_seeds'])} diverged)"
+                                         if a["diverged_seeds"] else "")
+        row: list[Any] = [a["env"], a["algo"], seeds, a["budget"]]
         for frac in fractions:
             v = a["return_at_budget"].get(f"{frac:g}")
             if not v or v["mean"] is None:

@@ -2,10 +2,10 @@
 with two yardsticks measured in the same script run, plus the official-settings update rate and a
 per-update cost breakdown.
 
-    python -m bench.throughput                          # CPU defaults (< 10 min on 2 quiet cores)
+    python -m bench.throughput                          # profile by device (CPU: ~8-10 min)
     python -m bench.throughput --device-profile gpu     # num_envs up to 8192, ant/humanoid, sweeps
     python -m bench.throughput --envs hopper --algos dpmd --num-envs 16,64 --set algo.lr=1e-4
-    python -m bench.throughput --quick --out /tmp/bench-smoke   # smoke test, about 5 min on CPU
+    python -m bench.throughput --quick --out /tmp/bench-smoke   # smoke test, ~5-8 min on CPU
 
 What is measured (each in its own subprocess: clean compile, clean peak memory):
   grid cells   ALGO x ENV x num_envs with the profile's preset: `train_chunk` compiled ahead of
@@ -13,7 +13,7 @@ What is measured (each in its own subprocess: clean compile, clean peak memory):
   sweeps       one knob at a time (particles, diffusion steps, SDAC candidates, UTD) around one
                reference (env, num_envs).
   yardsticks   (a) the physics limit: a jitted lax.scan of the vmapped, wrapped MJX env with
-               uniform random actions (and the raw env without the training wrapper);
+               uniform random actions (GPU profile: also the raw env, without the wrapper);
                (b) Brax's own SAC trainer at the same num_envs, batch size, updates per vector
                step and network widths.
   official     HalfCheetah at the official settings (paper preset: 5 envs, batch 256, 32
