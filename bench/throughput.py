@@ -2,7 +2,7 @@
 with two yardsticks measured in the same script run, plus the official-settings update rate and a
 per-update cost breakdown.
 
-    python -m bench.throughput                          # profile by device (CPU: ~8-10 min)
+    python -m bench.throughput                          # profile by device (CPU: ~8.5 min)
     python -m bench.throughput --device-profile gpu     # num_envs up to 8192, ant/humanoid, sweeps
     python -m bench.throughput --envs hopper --algos dpmd --num-envs 16,64 --set algo.lr=1e-4
     python -m bench.throughput --quick --out /tmp/bench-smoke   # smoke test, ~5-8 min on CPU
