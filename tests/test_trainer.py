@@ -215,3 +215,15 @@ def test_normalized_training_runs():
     s, m = tr.train_chunk(s)
     assert float(s.obs_stats.count) == 32 + 16
     assert all(np.isfinite(float(v)) for v in m.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["Hopper-v5", "inverted_pendulum"])
+def test_mjx_tasks_train_end_to_end(tmp_path, env):
+    """One chunk of DPMD on an MJX task through the CLI's run(): compiles, steps, evaluates."""
+    pytest.importorskip("gymnasium")
+    c = get_config(f"{env},dpmd,cpu")
+    c.start_steps, c.log_every, c.eval_episodes, c.algo.batch_size = 256, 256, 2, 64
+    c.tensorboard = False
+    summary = run(c, tmp_path, max_chunks=1)
+    assert summary["env_steps"] == 256 and np.isfinite(summary["final_eval_return"])
