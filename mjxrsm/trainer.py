@@ -24,7 +24,7 @@ from ml_collections import ConfigDict
 
 from mjxrsm import replay
 from mjxrsm.agents import make_agent
-from mjxrsm.agents.base import Agent
+from mjxrsm.agents.base import Agent, cond_or_zeros
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.wrappers import wrap_for_training
@@ -206,9 +206,12 @@ def make_trainer(config: ConfigDict) -> Trainer:
             applied = jnp.ones((), jnp.float32)
         else:
             do = state.iteration % sched.every == 0
-            shapes = jax.eval_shape(update_many, state, k_upd)[1]
-            skip = lambda s, k: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
-            state, upd_metrics = jax.lax.cond(do, update_many, skip, state, k_upd)
+
+            def run(s, k):
+                s, m = update_many(s, k)
+                return s, k, m
+
+            state, _, upd_metrics = cond_or_zeros(do, run, state, k_upd)
             applied = do.astype(jnp.float32)
         return state, {**env_metrics, **upd_metrics, "update/applied": applied}
 
@@ -224,7 +227,7 @@ def make_trainer(config: ConfigDict) -> Trainer:
         state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
         return state, _aggregate(metrics)
 
-    eval_env = wrap_for_training(make_env(config.env.name), episode_length)
+    eval_env = env  # the same wrapped task; evaluation only tracks each env's first episode
     n_eval = config.eval_episodes
 
     def evaluate(state: TrainState, key: jax.Array) -> dict:

@@ -34,6 +34,21 @@ def tree_where(cond: jax.Array, a, b):
     return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
 
 
+def cond_or_zeros(do: jax.Array, fn: Callable, *operands):
+    """`fn(*operands)` under `lax.cond` when `do` holds; otherwise the operands' first element(s)
+    pass through and every metric is zero.
+
+    `fn` returns `(*carried, metrics)` where `carried` mirrors `operands`. Skipping with lax.cond
+    (rather than computing and discarding) saves the work of delayed / fractional steps.
+    """
+    shapes = jax.eval_shape(fn, *operands)[-1]
+
+    def skip(*ops):
+        return (*ops, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+
+    return jax.lax.cond(do, fn, skip, *operands)
+
+
 def polyak(target: Params, online: Params, tau: float) -> Params:
     """target <- tau * online + (1 - tau) * target."""
     return jax.tree.map(lambda t, o: t + tau * (o - t), target, online)

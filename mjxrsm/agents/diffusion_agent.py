@@ -30,6 +30,7 @@ from mjxrsm.agents.base import (
     Params,
     adam_step,
     apply_if,
+    cond_or_zeros,
     critic_loss_fn,
     polyak,
     td_target,
@@ -113,20 +114,13 @@ def policy_grad_step(
     """Gradient + Adam step on the policy, computed only when `do` holds (lax.cond), so the
     delayed steps cost nothing. Skipped steps report zeros and `policy/applied = 0`."""
 
-    def run(operands):
-        params, opt_state = operands
+    def run(params, opt_state):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         params, opt_state = adam_step(optimizer, grads, opt_state, params)
         gnorm = optax.global_norm(grads)
         return params, opt_state, {**metrics, "policy/loss": loss, "policy/grad_norm": gnorm}
 
-    shapes = jax.eval_shape(run, (params, opt_state))[2]
-
-    def skip(operands):
-        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        return operands[0], operands[1], zeros
-
-    params, opt_state, metrics = jax.lax.cond(do, run, skip, (params, opt_state))
+    params, opt_state, metrics = cond_or_zeros(do, run, params, opt_state)
     return params, opt_state, {**metrics, "policy/applied": do.astype(jnp.float32)}
 
 
