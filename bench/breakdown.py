@@ -100,7 +100,7 @@ def diffusion_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs:
     from mjxrsm.agents.base import adam_step, critic_loss_fn, td_target
     from mjxrsm.agents.diffusion_agent import StepContext, make_diffusion_policy, make_optimizers
 
-    pol = make_diffusion_policy(cfg, act_size)
+    pol = make_diffusion_policy(cfg, obs_size, act_size)
     opts = make_optimizers(cfg)
     agent = make_agent(cfg, obs_size, act_size)
     state = jax.jit(agent.init)(jax.random.PRNGKey(0))

@@ -22,9 +22,19 @@ class CheckpointError(RuntimeError):
 
 
 def _fingerprint(tree: Any) -> str:
-    leaves, treedef = jax.tree.flatten(tree)
-    desc = str(treedef) + "|".join(f"{np.shape(x)}{np.asarray(x).dtype}" for x in leaves)
+    """A hash of the state's layout: every leaf's key path, shape and dtype.
+
+    Not `str(treedef)`: MJX keeps static numpy arrays in its pytree metadata, whose repr holds
+    memory addresses, so it differs between processes and a resumed run would be refused."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    desc = "|".join(f"{jax.tree_util.keystr(path)}{_shape_dtype(x)}" for path, x in leaves)
     return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def _shape_dtype(x: Any) -> str:
+    if not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    return f"{tuple(x.shape)}{x.dtype}"
 
 
 class Checkpointer:

@@ -17,7 +17,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-# eps_fn(a_t [B, d], t [B] int32) -> eps [B, d]. Conditioning (the state) is closed over.
+# eps_fn(a_t [B, d], t [B] or [] int32) -> eps [B, d]. Conditioning (the state) is closed over.
+# The sampler passes a scalar t (every row is at the same level); the losses pass one t per row.
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 SCHEDULES = ("linear", "cosine", "vp")
@@ -147,7 +148,6 @@ def sample(
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
     if variance not in VARIANCES:
         raise ValueError(f"unknown sampler variance {variance!r}; choose one of {VARIANCES}")
-    batch = shape[:-1]
     key, k0 = jax.random.split(key)
     x_init = init_noise_scale * jax.random.normal(k0, shape)
 
@@ -157,7 +157,7 @@ def sample(
 
     def step(x: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
         t_scalar, k = inputs
-        t = jnp.full(batch, t_scalar, dtype=jnp.int32)
+        t = t_scalar  # one level for the whole batch: the network embeds it once per step
         x0 = x0_of(x, t)
         z = jax.random.normal(k, shape)
         nonzero = (t_scalar > 0).astype(x.dtype)

@@ -61,20 +61,64 @@ class MLP(nn.Module):
         return x
 
 
+def _part_of_fan_in(part: int, total: int) -> nn.initializers.Initializer:
+    """lecun_normal for the rows of a Dense layer on a concatenated input: variance 1/total, as if
+    the rows were part of one kernel of fan-in `total` (the official init of the concat layer)."""
+    return nn.initializers.variance_scaling(part / total, "fan_in", "truncated_normal")
+
+
+def _part_of_fan_in(part: int, total: int) -> nn.initializers.Initializer:
+    """lecun_normal for some rows of a Dense layer on a concatenated input: variance 1/total, as
+    if they were rows of one kernel with fan-in `total` (the official init of the concat layer)."""
+    return nn.initializers.variance_scaling(part / total, "fan_in", "truncated_normal")
+
+
 class NoisePredictor(nn.Module):
-    """eps_theta(s, a_t, t): predicts the noise that produced a_t from a clean action."""
+    """eps_theta(s, a_t, t): predicts the noise that produced a_t from a clean action.
+
+    The official network applies an MLP to concat(s, a_t, emb(t)). Its first layer is computed
+    here as W_s s + b + W_a a_t + W_t emb(t): the same function with the same init, but the state
+    term can be computed once per state (`condition`) and reused by every particle and every
+    reverse step (`denoise`), and the time term once per step when the sampler passes a scalar t.
+    For HalfCheetah's 17-dim states that removes ~7% of the sampler's FLOPs; for Humanoid's
+    hundreds it removes most of the first layer.
+    """
 
     action_size: int
+    obs_size: int
     hidden: Sequence[int] = (256, 256, 256)
     time_dim: int = 16
     activation: str = "mish"
 
-    @nn.compact
+    def setup(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of "
+                             f"{sorted(ACTIVATIONS)}")
+        total = self.obs_size + self.action_size + self.time_dim
+        width = self.hidden[0]
+        self.time_mlp = MLP((2 * self.time_dim, self.time_dim), self.activation)
+        self.in_obs = nn.Dense(width, kernel_init=_part_of_fan_in(self.obs_size, total))
+        self.in_action = nn.Dense(width, use_bias=False,
+                                  kernel_init=_part_of_fan_in(self.action_size, total))
+        self.in_time = nn.Dense(width, use_bias=False,
+                                kernel_init=_part_of_fan_in(self.time_dim, total))
+        self.trunk = MLP((*self.hidden[1:], self.action_size), self.activation)
+
+    def condition(self, obs: jax.Array) -> jax.Array:
+        """The state's share of the first layer (bias included): [..., hidden[0]]."""
+        if obs.shape[-1] != self.obs_size:
+            raise ValueError(f"NoisePredictor built for obs of size {self.obs_size}, "
+                             f"got {obs.shape[-1]}")
+        return self.in_obs(obs)
+
+    def denoise(self, cond: jax.Array, a_t: jax.Array, t: jax.Array) -> jax.Array:
+        """eps from `condition(obs)`; t is [B] (one level per row) or a scalar (one for all)."""
+        emb = self.time_mlp(sinusoidal_embedding(t, self.time_dim))
+        h = cond + self.in_action(a_t) + self.in_time(emb)
+        return self.trunk(ACTIVATIONS[self.activation](h))
+
     def __call__(self, obs: jax.Array, a_t: jax.Array, t: jax.Array) -> jax.Array:
-        emb = sinusoidal_embedding(t, self.time_dim)
-        emb = MLP((2 * self.time_dim, self.time_dim), self.activation)(emb)
-        x = jnp.concatenate([obs, a_t, emb], axis=-1)
-        return MLP((*self.hidden, self.action_size), self.activation)(x)
+        return self.denoise(self.condition(obs), a_t, t)
 
 
 class Critic(nn.Module):

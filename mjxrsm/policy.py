@@ -31,16 +31,25 @@ class DiffusionPolicy:
     sampler_variance: str = "posterior"
 
     def eps_fn(self, params, obs: jax.Array) -> DenoiseFn:
-        """The denoiser conditioned on `obs` [B, o], as the sampler and the losses want it."""
-        return lambda a_t, t: self.eps_net.apply(params, obs, a_t, t)
+        """The denoiser conditioned on `obs` [B, o], as the sampler and the losses want it. The
+        state's share of the first layer is computed here once, not once per reverse step."""
+        return self.denoise_fn(params, self.eps_net.apply(params, obs, method="condition"))
 
-    def sample(self, params, obs: jax.Array, key: jax.Array) -> jax.Array:
-        """One reverse chain per row of obs [B, o] -> actions [B, d] in [-1, 1]."""
+    def denoise_fn(self, params, cond: jax.Array) -> DenoiseFn:
+        """The denoiser for precomputed state features `cond` [B, hidden[0]]."""
+        return lambda a_t, t: self.eps_net.apply(params, cond, a_t, t, method="denoise")
+
+    def sample(self, params, obs: jax.Array, key: jax.Array, num_particles: int = 1) -> jax.Array:
+        """`num_particles` reverse chains per row of obs [B, o] -> actions [B * N, d] in [-1, 1]
+        (chains of one state are adjacent rows)."""
+        cond = self.eps_net.apply(params, obs, method="condition")
+        if num_particles > 1:
+            cond = jnp.repeat(cond, num_particles, axis=0)
         return diffusion.sample(
             self.schedule,
-            self.eps_fn(params, obs),
+            self.denoise_fn(params, cond),
             key,
-            (obs.shape[0], self.eps_net.action_size),
+            (cond.shape[0], self.eps_net.action_size),
             init_noise_scale=self.init_noise_scale,
             clip_x0=self.clip_x0,
             sampler=self.sampler,
@@ -58,7 +67,7 @@ class DiffusionPolicy:
         min-Q. All B*N chains run as one batch (one scan of T network calls on [B*N, .])."""
         b = obs.shape[0]
         obs_rep = jnp.repeat(obs, num_particles, axis=0)
-        cand = self.sample(params, obs_rep, key)
+        cand = self.sample(params, obs, key, num_particles)
         q = self.q_min(critic_params, obs_rep, cand).reshape(b, num_particles)
         best = jnp.argmax(q, axis=-1)
         cand = cand.reshape(b, num_particles, -1)

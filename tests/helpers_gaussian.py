@@ -82,7 +82,7 @@ HIDDEN = (64, 64)
 
 
 def tiny_net(action_size: int = 1) -> NoisePredictor:
-    return NoisePredictor(action_size, HIDDEN)
+    return NoisePredictor(action_size, 1, HIDDEN)
 
 
 def apply_net(net: NoisePredictor, params, a_t: jax.Array, t: jax.Array) -> jax.Array:

@@ -351,6 +351,18 @@ def test_brax_metrics_become_constant_info_keys(monkeypatch, tmp_path):
     assert s1.info["metric/reward_dist"].shape == () and s1.terminated.dtype == jnp.float32
 
 
+def test_mjx_state_fingerprint_is_the_same_in_every_process(monkeypatch, tmp_path):
+    """MJX keeps numpy arrays (repr'd with memory addresses) in its pytree metadata; the
+    checkpoint fingerprint must not see them, or `--resume` refuses every MJX run's checkpoint."""
+    from mjxrsm.checkpoint import _fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    states = [jax.eval_shape(wrap_for_training(make_env("inverted_pendulum")).reset,
+                             jax.random.PRNGKey(0)) for _ in range(2)]
+    assert str(jax.tree.structure(states[0])) != str(jax.tree.structure(states[1]))  # addresses
+    assert _fingerprint(states[0]) == _fingerprint(states[1])
+
+
 def test_brax_inverted_pendulum_vmap_terminates_and_resets(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     env = wrap_for_training(make_env("inverted_pendulum"), episode_length=1000)

@@ -38,7 +38,7 @@ def test_sinusoidal_embedding_values():
 
 
 def test_noise_predictor_shapes_and_time_dependence():
-    net = NoisePredictor(ACT, (32, 32))
+    net = NoisePredictor(ACT, OBS, (32, 32))
     t = jnp.arange(B, dtype=jnp.int32)
     params = jax.jit(net.init)(jax.random.PRNGKey(0), OBS_X, ACT_X, t)
     apply = jax.jit(net.apply)
@@ -49,6 +49,36 @@ def test_noise_predictor_shapes_and_time_dependence():
     assert not np.allclose(out, apply(params, OBS_X, ACT_X, t + 1))
     assert not np.allclose(out, apply(params, OBS_X, -ACT_X, t))
     assert not np.allclose(out, apply(params, OBS_X + 1.0, ACT_X, t))
+
+
+def test_noise_predictor_split_first_layer_matches_the_concat_layer():
+    """W_s s + b + W_a a + W_t emb == one Dense on concat(s, a, emb), initialised with the concat
+    layer's fan-in; condition/denoise == __call__; a scalar t == that t on every row."""
+    wide = 256
+    net = NoisePredictor(ACT, OBS, (wide, 32))
+    t = jnp.full((B,), 7, jnp.int32)
+    params = jax.jit(net.init)(jax.random.PRNGKey(3), OBS_X, ACT_X, t)
+    p = params["params"]
+    kernel = np.concatenate([p["in_obs"]["kernel"], p["in_action"]["kernel"],
+                             p["in_time"]["kernel"]], axis=0)
+    total = OBS + ACT + 16
+    assert kernel.shape == (total, wide)
+    assert np.std(kernel) == pytest.approx(total**-0.5, rel=0.05)
+    for name in ("in_obs", "in_action", "in_time"):  # each block alone has the same scale
+        assert np.std(p[name]["kernel"]) == pytest.approx(total**-0.5, rel=0.2)
+
+    emb = net.apply(params, sinusoidal_embedding(t, 16), method=lambda m, e: m.time_mlp(e))
+    h = jnp.concatenate([OBS_X, ACT_X, emb], -1) @ kernel + p["in_obs"]["bias"]
+    by_hand = net.apply(params, mish(h), method=lambda m, x: m.trunk(x))
+    full = net.apply(params, OBS_X, ACT_X, t)
+    np.testing.assert_allclose(full, by_hand, rtol=1e-4, atol=1e-5)
+    cond = net.apply(params, OBS_X, method="condition")
+    split = net.apply(params, cond, ACT_X, t, method="denoise")
+    scalar_t = net.apply(params, cond, ACT_X, jnp.int32(7), method="denoise")
+    np.testing.assert_allclose(split, full, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scalar_t, full, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="obs of size"):
+        net.apply(params, OBS_X[:, :-1], ACT_X, t)
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -155,6 +185,6 @@ def test_mish_matches_reference_and_has_finite_gradients():
     g_ref = jax.vmap(jax.grad(jax.nn.mish))(jnp.asarray(x, jnp.float32))
     np.testing.assert_allclose(g[: x.size], g_ref, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError):
-        NoisePredictor(1, (4,), activation="swish").init(
+        NoisePredictor(1, 1, (4,), activation="swish").init(
             jax.random.PRNGKey(0), jnp.zeros((1, 1)), jnp.zeros((1, 1)), jnp.zeros((1,), int)
         )

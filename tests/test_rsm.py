@@ -104,7 +104,7 @@ def test_dpmd_policy_loss_has_no_gradient_into_critics():
     actions = jnp.asarray(np.tanh(rng.normal(size=(32, 2))), jnp.float32)
     t0 = jnp.zeros((32,), jnp.int32)
     critic = CriticEnsemble(2, (16, 16))
-    net = NoisePredictor(2, (16, 16))
+    net = NoisePredictor(2, 3, (16, 16))
 
     def loss(cp, pp, q_norm):
         q = critic.apply(cp, obs, actions).min(0)
@@ -202,7 +202,7 @@ def test_sdac_cheap_loss_equals_kcopy_loss_up_to_factor_k():
     a_t = jnp.asarray(rng.normal(size=(b, d)), jnp.float32)
     t = jnp.asarray(rng.integers(0, T, size=(b,)), jnp.int32)
     logits = jnp.asarray(2.0 * rng.normal(size=(b, k)), jnp.float32)
-    net = NoisePredictor(d, (32, 32))
+    net = NoisePredictor(d, 4, (32, 32))
 
     @jax.jit
     def run(key):

@@ -82,10 +82,10 @@ PolicyStep = Callable[
 ]
 
 
-def make_diffusion_policy(cfg: ConfigDict, action_size: int) -> DiffusionPolicy:
+def make_diffusion_policy(cfg: ConfigDict, obs_size: int, action_size: int) -> DiffusionPolicy:
     hidden = tuple(cfg.hidden)
     return DiffusionPolicy(
-        eps_net=NoisePredictor(action_size, hidden, cfg.time_dim, cfg.activation),
+        eps_net=NoisePredictor(action_size, obs_size, hidden, cfg.time_dim, cfg.activation),
         critic_net=CriticEnsemble(cfg.num_critics, hidden, cfg.activation),
         schedule=diffusion.make_schedule(
             cfg.diffusion_steps, cfg.beta_schedule, cfg.beta_schedule_scale
@@ -129,7 +129,7 @@ def make_diffusion_agent(
 ) -> Agent:
     """Build init/act/update for a diffusion actor-critic whose policy step is supplied by the
     algorithm (`policy_step_factory(cfg, pol, optimizers, action_size) -> PolicyStep`)."""
-    pol = make_diffusion_policy(cfg, action_size)
+    pol = make_diffusion_policy(cfg, obs_size, action_size)
     opts = make_optimizers(cfg)
     policy_step = policy_step_factory(cfg, pol, opts, action_size)
     target_entropy = cfg.target_entropy_per_dim * action_size
