@@ -52,6 +52,34 @@ class Reporter:
         w.writerow(row)
         f.flush()
 
+    def rewind(self, step: int) -> None:
+        """Continue the logs of a run that restarts at env step `step` (a resume, or a restart of
+        a run killed before its first checkpoint): rows written after `step` came from training
+        that the restart repeats, so they move to `<name>.csv.after-<step>` (kept, not deleted)
+        and the evaluations already logged are read back for the summary and the curve."""
+        for name in ("train", "eval"):
+            path = self.workdir / f"{name}.csv"
+            if name in self._csv or not path.exists():
+                continue
+            with path.open(newline="") as f:
+                rows = list(csv.reader(f))
+            if not rows:
+                continue
+            header, body = rows[0], rows[1:]
+            keep = [r for r in body if r and float(r[0]) <= step]
+            if len(keep) < len(body):
+                path.replace(path.with_name(f"{name}.csv.after-{step}"))
+                tmp = path.with_name(f"{name}.csv.tmp")
+                with tmp.open("w", newline="") as f:
+                    csv.writer(f).writerows([header, *keep])
+                tmp.replace(path)
+            if name == "eval":
+                col = {k: i for i, k in enumerate(header)}
+                self.evals = [(int(float(r[0])), float(r[col["eval/return_mean"]]),
+                               float(r[col["eval/return_std"]])) for r in keep]
+                if self.evals:
+                    self.last_eval = self.evals[-1][1]
+
     def log(self, kind: str, step: int, metrics: dict[str, float]) -> None:
         row = {"env_steps": step, "wall_time": round(time.time() - self._t0, 3), **metrics}
         self._write_csv(kind, row)

@@ -107,6 +107,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         reporter.log("eval", step, metrics)
 
     step = trained(state)
+    reporter.rewind(step)
     next_eval = (step // config.eval_every + 1) * config.eval_every
     next_ckpt = (step // config.checkpoint_every + 1) * config.checkpoint_every
     chunks, t_prev, s_prev, u_prev = 0, time.time(), step, int(state.updates)

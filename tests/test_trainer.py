@@ -155,6 +155,28 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert (b / "learning_curve.png").exists() and (b / "config.json").exists()
 
 
+def test_resume_after_a_kill_drops_rows_past_the_checkpoint(tmp_path):
+    """A run killed after logging past its last checkpoint repeats those steps on resume: the
+    logs must not hold them twice (they are moved aside, not lost), and the summary lists the
+    evaluations from before the resume too."""
+    c = tiny_config("dpmd")
+    c.eval_every = 16
+    a, b = tmp_path / "a", tmp_path / "b"
+    run(c, a, max_chunks=2)
+    run(c, b, max_chunks=1)
+    # What a kill after logging step 32, before its checkpoint, leaves behind:
+    for name in ("train", "eval"):
+        rows = (a / f"{name}.csv").read_text().splitlines()
+        with (b / f"{name}.csv").open("a") as f:
+            f.write(rows[-1] + "\n")
+    summary = run(c, b, resume=True, max_chunks=1)
+    strip = lambda p: [r.split(",", 2)[::2] for r in p.read_text().splitlines()]  # wall time
+    for name in ("train", "eval"):
+        assert strip(b / f"{name}.csv") == strip(a / f"{name}.csv")
+        assert (b / f"{name}.csv.after-16").exists()
+    assert [e["env_steps"] for e in summary["evals"]] == [16, 32]
+
+
 def test_existing_run_is_not_overwritten(tmp_path):
     c = tiny_config("sac")
     run(c, tmp_path, max_chunks=1)
