@@ -18,6 +18,10 @@ $(PY):
 install: $(PY)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 
+# Compiled programs are cached across runs (seeds and budgets change values, not programs), so a
+# second run of the same ENV/ALGO/PRESET starts in seconds. Set JAX_COMPILATION_CACHE_DIR= to disable.
+train: export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/runs/.jax-compilation-cache
+
 train:
 	@test -x $(PY) || $(MAKE) install
 	$(PY) -m mjxrsm.train --config=configs/train.py:$(ENV),$(ALGO),$(PRESET) --workdir=$(WORKDIR) $(ARGS)
