@@ -74,6 +74,13 @@ PRESETS = {
         seeds=2, budgets={"inverted_pendulum": 32_000, "reacher": 50_000, "hopper": 50_000},
         evals_per_run=8, table_fractions=(0.5, 1.0), jobs=2, overrides={}, timeout_s=3600,
     ),
+    "locomotion": LearningPreset(
+        # Issue 9's sample-efficiency regime on 2 cores: Gymnasium-v5 locomotion at 100k env
+        # steps with the cpu trainer preset (UTD 1). A DPMD run is ~35 min alone, SAC ~5 min.
+        trainer_preset="cpu", envs=("HalfCheetah-v5", "Hopper-v5"), algos=ALGOS, seeds=2,
+        budgets={"*": 100_000}, evals_per_run=20, table_fractions=(0.25, 0.5, 1.0), jobs=1,
+        overrides={}, timeout_s=4 * 3600,
+    ),
     "gpu": LearningPreset(
         trainer_preset="paper", envs=("humanoid", "ant", "halfcheetah", "walker2d", "hopper"),
         algos=ALGOS, seeds=3, budgets={"*": 1_000_000}, evals_per_run=20,
