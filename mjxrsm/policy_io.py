@@ -1,0 +1,144 @@
+"""Load a trained policy from a run directory, without the trainer or the replay buffer.
+
+    policy = mjxrsm.load_policy("runs/x")          # latest checkpoint; step=... for another
+    action = policy(obs, jax.random.key(0))        # obs [obs_dim] or [N, obs_dim]; jittable
+
+The networks are rebuilt from the run's `config.json`; only the agent's parameters and the
+observation statistics are read from the Orbax checkpoint (a partial restore), so loading a run
+whose checkpoints hold a 1M-transition buffer reads a few MB. The policy acts as the trainer's
+evaluation does: deterministic (no exploration noise), with the network `algo.act_with` names,
+on observations normalised with the run's statistics when `normalize_obs` was on, clipped to
+[-1, 1]. Diffusion policies stay stochastic through `key` (best-of-N sampling), as in evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from ml_collections import ConfigDict
+
+from mjxrsm.normalization import ObsStats
+
+# A checkpoint is the flat list of TrainState leaves keyed by position (checkpoint.py). The agent
+# is TrainState's first field and the observation statistics are followed by these four scalar
+# leaves, so both can be located without building the environment's or the buffer's layout.
+_TRAILING_FIELDS = ("key", "env_steps", "iteration", "updates")
+
+
+class PolicyLoadError(RuntimeError):
+    """The run directory has no usable config or checkpoint for this policy."""
+
+
+def load_config(run_dir: str | Path) -> ConfigDict:
+    """The resolved config the run was started with (its `config.json`)."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise PolicyLoadError(f"{path} not found: is {run_dir} a run directory?")
+    return ConfigDict(json.loads(path.read_text()))
+
+
+def env_kwargs(config: ConfigDict) -> dict[str, Any]:
+    """The task's constructor options (`env.kwargs`; absent from configs saved before it)."""
+    kwargs = config.env.get("kwargs")
+    return kwargs.to_dict() if kwargs is not None else {}
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """Completed checkpoint steps, oldest first. Orbax renames a step directory to its bare
+    number only once it is fully written, so this is safe on a run still in progress."""
+    ckpt = Path(run_dir) / "checkpoints"
+    if not ckpt.is_dir():
+        return []
+    return sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, so `jax.jit(policy)` works
+class Policy:
+    """A loaded policy: call it as `policy(obs, key) -> action` (jittable, batched or not)."""
+
+    config: ConfigDict
+    step: int
+    observation_size: int
+    action_size: int
+    agent_state: Any
+    obs_stats: ObsStats
+    act_fn: Any  # agent.act
+
+    def __call__(self, obs: jax.Array, key: jax.Array) -> jax.Array:
+        obs = jnp.asarray(obs, jnp.float32)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        batch = self.obs_stats.normalize(batch, bool(self.config.normalize_obs))
+        action = jnp.clip(self.act_fn(self.agent_state, batch, key, deterministic=True), -1, 1)
+        return action[0] if single else action
+
+
+def _state_layout() -> None:
+    """Fail loudly if TrainState's field order no longer matches what `_read` assumes."""
+    from mjxrsm.trainer import TrainState
+
+    names = [f.name for f in dataclasses.fields(TrainState)]
+    if names[0] != "agent" or tuple(names[-5:]) != ("obs_stats", *_TRAILING_FIELDS):
+        raise PolicyLoadError(f"TrainState layout changed ({names}); update policy_io.py")
+
+
+def _read(step_dir: Path, agent_template: Any, obs_size: int) -> tuple[Any, ObsStats]:
+    """Partial restore of the agent's leaves and the observation statistics."""
+    handler = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+    stored = handler.metadata(step_dir / "state").item_metadata.tree
+    n_total = max(int(k) for k in stored) + 1
+    agent_leaves, agent_def = jax.tree.flatten(agent_template)
+    n_stats = 3  # count, mean, m2
+    first_stat = n_total - len(_TRAILING_FIELDS) - n_stats
+    wanted = {f"{i:05d}": leaf for i, leaf in enumerate(agent_leaves)}
+    stats_shapes = [(), (obs_size,), (obs_size,)]
+    for j, shape in enumerate(stats_shapes):
+        wanted[f"{first_stat + j:05d}"] = jax.ShapeDtypeStruct(shape, jnp.float32)
+    for k, leaf in wanted.items():
+        if k not in stored or tuple(stored[k].shape) != tuple(leaf.shape):
+            found = tuple(stored[k].shape) if k in stored else "missing"
+            raise PolicyLoadError(
+                f"checkpoint {step_dir} does not match the run's config (leaf {k}: expected "
+                f"{tuple(leaf.shape)}, found {found})"
+            )
+    item = {k: np.zeros(v.shape, v.dtype) for k, v in wanted.items()}
+    restore_args = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in item}
+    got = handler.restore(
+        step_dir / "state",
+        args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True),
+    )
+    agent = jax.tree.unflatten(
+        agent_def, [jnp.asarray(got[f"{i:05d}"]) for i in range(len(agent_leaves))]
+    )
+    stats = ObsStats(*(jnp.asarray(got[f"{first_stat + j:05d}"]) for j in range(n_stats)))
+    return agent, stats
+
+
+def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
+    """The policy of `run_dir` at checkpoint `step` (default: the latest completed one)."""
+    from mjxrsm.agents import make_agent
+    from mjxrsm.envs import make_env
+
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    steps = checkpoint_steps(run_dir)
+    if not steps:
+        raise PolicyLoadError(f"no completed checkpoint in {run_dir / 'checkpoints'} yet")
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise PolicyLoadError(f"no checkpoint at step {step} in {run_dir}; available: {steps}")
+    _state_layout()
+    env = make_env(config.env.name, **env_kwargs(config))
+    obs_size, act_size = env.observation_size, env.action_size
+    agent = make_agent(config.algo, obs_size, act_size)
+    template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
+    agent_state, stats = _read(run_dir / "checkpoints" / str(step), template, obs_size)
+    return Policy(config, step, obs_size, act_size, agent_state, stats, agent.act)
