@@ -9,7 +9,7 @@ ARGS   ?=
 WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
-.PHONY: install quickstart train test test-slow lint bench bench-learning clean
+.PHONY: install quickstart train eval test test-slow lint bench bench-learning clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ train:
 # The README's first command: DPMD on inverted_pendulum with the small CPU preset.
 quickstart:
 	$(MAKE) train ENV=inverted_pendulum ALGO=dpmd PRESET=cpu WORKDIR=runs/quickstart ARGS="--resume $(ARGS)"
+
+# A run's policy on N parallel MJX episodes (and on Gymnasium itself for the -v5 tasks) ->
+# $(RUN)/eval.json; VIDEO=1 adds $(RUN)/eval.mp4. Works while the run is still training.
+eval:
+	$(PY) -m mjxrsm.evaluate $(RUN) --episodes $(or $(EPISODES),10) $(if $(VIDEO),--video) $(ARGS)
 
 test:
 	@test -x $(PY) || $(MAKE) install

@@ -9,6 +9,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _fmt_time(seconds: float) -> str:
@@ -18,10 +19,26 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def start_line(config: Any, workdir: Path) -> str:
+    """What a user needs to know at start-up, in place of the third-party noise (quiet.py)."""
+    import jax
+
+    device = jax.devices()[0]
+    return (
+        f"mjxrsm: {config.algo.name} on {config.env.name}, preset {config.preset}, "
+        f"{config.num_envs} envs, {config.total_env_steps:,} env steps after "
+        f"{config.start_steps:,} random warm-up steps\n"
+        f"device: {device.platform} ({device.device_kind}) x{jax.device_count()} | "
+        f"run directory: {Path(workdir).absolute()}"
+    )
+
+
 class Reporter:
     def __init__(self, workdir: Path, total_env_steps: int, tensorboard: bool = True,
-                 stream=sys.stdout):
+                 stream=sys.stdout, sink: Any = None):
+        """`sink`: an optional extra destination (`wandb_log.WandbSink`)."""
         self.workdir = Path(workdir)
+        self.sink = sink
         self.total = total_env_steps
         self.stream = stream
         self._csv: dict[str, tuple] = {}
@@ -86,6 +103,8 @@ class Reporter:
         if self._tb is not None:
             for k, v in metrics.items():
                 self._tb.add_scalar(k if "/" in k else f"{kind}/{k}", v, step)
+        if self.sink is not None:
+            self.sink.log(kind, step, metrics)
         if kind == "eval":
             self.last_eval = metrics["eval/return_mean"]
             self.evals.append((step, metrics["eval/return_mean"], metrics["eval/return_std"]))
@@ -93,6 +112,8 @@ class Reporter:
     def progress(self, step: int, env_sps: float, ups: float, elapsed: float) -> None:
         frac = min(step / max(self.total, 1), 1.0)
         eta = max(self.total - step, 0) / env_sps if env_sps > 0 else float("inf")
+        if self.sink is not None:
+            self.sink.log_sps(step, env_sps)
         print(
             f"[{100 * frac:5.1f}%] env steps {step:,}/{self.total:,} | {env_sps:,.0f} env-steps/s"
             f" | {ups:,.1f} updates/s | eval return {self.last_eval:.1f}"
@@ -108,6 +129,8 @@ class Reporter:
             f.close()
         if self._tb is not None:
             self._tb.close()
+        if self.sink is not None:
+            self.sink.finish()
 
     def plot(self) -> None:
         if not self.evals:
