@@ -33,22 +33,45 @@ def _get(config: ConfigDict, dotted: str):
     return node
 
 
+def _flat_keys(node: ConfigDict, prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in node.items():
+        keys |= _flat_keys(v, f"{prefix}{k}.") if isinstance(v, ConfigDict) else {prefix + k}
+    return keys
+
+
+def unknown_keys(config: ConfigDict) -> list[str]:
+    """Keys the config of the same ENV,ALGO,PRESET lacks: typos. The CLI accepts new keys (it
+    must, for `env.kwargs.*`, whose names depend on the task), so they are caught here."""
+    from configs.train import get_config
+
+    reference = get_config(f"{config.env.name},{config.algo.name},{config.preset}")
+    extra = {k for k in _flat_keys(config) - _flat_keys(reference)
+             if not k.startswith("env.kwargs.")}
+    return [f"{k} is not a config key (misspelt?)" for k in sorted(extra)]
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; raised before any compilation."""
 
 
 def validate(config: ConfigDict) -> None:
-    from mjxrsm.agents import ALGORITHMS
-    from mjxrsm.envs import available_envs
-    from mjxrsm.trainer import UpdateSchedule
+    from mjxrsm.algorithms import get_algorithm
+    from mjxrsm.envs import check_env_kwargs, check_env_name
+    from mjxrsm.trainer import UpdateSchedule, env_kwargs
 
     errors = []
-    if config.env.name not in available_envs():
-        errors.append(f"env.name={config.env.name!r} is unknown; choose one of {available_envs()}")
-    if config.algo.name not in ALGORITHMS:
-        errors.append(
-            f"algo.name={config.algo.name!r} is unknown; choose one of {sorted(ALGORITHMS)}"
-        )
+    for field, check in (("env.name", check_env_name), ("algo.name", get_algorithm)):
+        try:
+            check(_get(config, field))
+        except ValueError as e:
+            errors.append(f"{field}: {e}")
+    if not errors:
+        errors += unknown_keys(config)
+        try:
+            check_env_kwargs(config.env.name, env_kwargs(config))
+        except ValueError as e:
+            errors.append(f"env.kwargs: {e}")
     for key, choices in CHOICES.items():
         value = _get(config, key)
         if value is not None and value not in choices:

@@ -1,4 +1,4 @@
-"""Flax networks: the noise-prediction policy, a vmapped critic ensemble and SAC's Gaussian actor.
+"""Flax networks: the noise-prediction policy, a vmapped critic ensemble and SAC's Gaussian policy.
 
 Shapes follow the official code (ALGORITHMS.md §4.2): 3x256 mish MLPs, a 16-dim scaled sinusoidal
 time embedding refined by Linear(32) -> mish -> Linear(16). Flax's default `lecun_normal` init is
@@ -64,12 +64,6 @@ class MLP(nn.Module):
 def _part_of_fan_in(part: int, total: int) -> nn.initializers.Initializer:
     """lecun_normal for the rows of a Dense layer on a concatenated input: variance 1/total, as if
     the rows were part of one kernel of fan-in `total` (the official init of the concat layer)."""
-    return nn.initializers.variance_scaling(part / total, "fan_in", "truncated_normal")
-
-
-def _part_of_fan_in(part: int, total: int) -> nn.initializers.Initializer:
-    """lecun_normal for some rows of a Dense layer on a concatenated input: variance 1/total, as
-    if they were rows of one kernel with fan-in `total` (the official init of the concat layer)."""
     return nn.initializers.variance_scaling(part / total, "fan_in", "truncated_normal")
 
 
@@ -157,8 +151,8 @@ class CriticEnsemble(nn.Module):
         return ensemble(self.hidden, self.activation)(obs, action)
 
 
-class GaussianActor(nn.Module):
-    """SAC's actor: mean and log-std of a Gaussian that is squashed by tanh into [-1, 1]."""
+class GaussianPolicy(nn.Module):
+    """SAC's policy: mean and log-std of a Gaussian that is squashed by tanh into [-1, 1]."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)

@@ -170,8 +170,11 @@ def cli(argv: list[str] | None = None) -> None:
     from absl import app, flags
     from ml_collections import config_flags
 
-    config_flags.DEFINE_config_file("config", "configs/train.py", "ENV,ALGO[,PRESET] config.",
-                                    lock_config=True)
+    from configs.train import usage
+
+    # New keys are accepted (env.kwargs.* depend on the task); validate() rejects any other.
+    config_flags.DEFINE_config_file("config", "configs/train.py", usage(), lock_config=False,
+                                    accept_new_attributes=True)
     flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).")
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
     flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.")

@@ -28,6 +28,7 @@ from mjxrsm.agents.base import Agent, cond_or_zeros
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.wrappers import wrap_for_training
+from mjxrsm.evaluation import make_evaluator
 from mjxrsm.normalization import ObsStats
 from mjxrsm.replay import ReplayState, Transition
 
@@ -90,12 +91,15 @@ class Trainer:
         return self.iters_per_chunk * self.config.num_envs
 
 
-def _aggregate(m: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def aggregate_metrics(
+    m: dict[str, jax.Array], policy_groups: tuple[str, ...] = ("policy",)
+) -> dict[str, jax.Array]:
     """Reduce per-iteration metrics [iters] to scalars on device.
 
-    Update metrics are averaged over the iterations that ran updates (`update/applied`), policy
-    metrics over the steps whose policy step ran (`policy/applied`); episode returns are the mean
-    over episodes completed in the chunk (NaN-free: 0 episodes -> reported as count 0).
+    Update metrics are averaged over the iterations that ran updates (`update/applied`), the
+    agent's policy metrics (`policy_groups`, see `Agent`) over the steps whose policy step ran
+    (`policy/applied`); episode returns are the mean over episodes completed in the chunk
+    (NaN-free: 0 episodes -> reported as count 0).
     """
     out = {}
     upd_w = m.get("update/applied")
@@ -103,7 +107,7 @@ def _aggregate(m: dict[str, jax.Array]) -> dict[str, jax.Array]:
     for k, v in m.items():
         if k in ("update/applied", "policy/applied") or k.startswith("env/"):
             continue
-        w = pol_w if (k.startswith("policy/") or k.split("/")[0] in ("dpmd", "sdac")) else upd_w
+        w = pol_w if k.split("/")[0] in policy_groups else upd_w
         if w is None:
             out[k] = v.mean()
         else:
@@ -118,10 +122,16 @@ def _aggregate(m: dict[str, jax.Array]) -> dict[str, jax.Array]:
     return out
 
 
+def env_kwargs(config: ConfigDict) -> dict[str, Any]:
+    """The task's constructor options from `env.kwargs` (absent in configs saved before it)."""
+    kwargs = config.env.get("kwargs")
+    return kwargs.to_dict() if kwargs is not None else {}
+
+
 def make_trainer(config: ConfigDict) -> Trainer:
     """Build env, agent and buffer from `config` and return the jitted chunk functions."""
     episode_length = config.env.episode_length or None  # 0: the task's own limit
-    env = wrap_for_training(make_env(config.env.name), episode_length)
+    env = wrap_for_training(make_env(config.env.name, **env_kwargs(config)), episode_length)
     obs_size, act_size = env.observation_size, env.action_size
     agent = make_agent(config.algo, obs_size, act_size)
     num_envs = config.num_envs
@@ -221,46 +231,16 @@ def make_trainer(config: ConfigDict) -> Trainer:
 
     def train_chunk(state: TrainState):
         state, metrics = jax.lax.scan(train_iteration, state, None, length=iters_per_chunk)
-        return state, _aggregate(metrics)
+        return state, aggregate_metrics(metrics, agent.policy_metric_groups)
 
     def warmup_chunk(state: TrainState):
         state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
-        return state, _aggregate(metrics)
+        return state, aggregate_metrics(metrics, agent.policy_metric_groups)
 
-    eval_env = env  # the same wrapped task; evaluation only tracks each env's first episode
-    n_eval = config.eval_episodes
+    evaluator = make_evaluator(env, agent, config.eval_episodes, normalize)
 
     def evaluate(state: TrainState, key: jax.Array) -> dict:
-        """One episode in each of `eval_episodes` parallel envs, no exploration noise (explicit
-        key: the best-of-N sampling stays stochastic, as in the official evaluator)."""
-        k_reset, k_run = jax.random.split(key)
-        env_state = jax.vmap(eval_env.reset)(jax.random.split(k_reset, n_eval))
-
-        def body(carry):
-            env_state, ret, length, alive, k, i = carry
-            k, k_act = jax.random.split(k)
-            obs = state.obs_stats.normalize(env_state.obs, normalize)
-            action = jnp.clip(agent.act(state.agent, obs, k_act, deterministic=True), -1.0, 1.0)
-            env_state = jax.vmap(eval_env.step)(env_state, action)
-            ret = ret + alive * env_state.reward
-            length = length + alive
-            ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
-            alive = alive * (1.0 - ended)
-            return env_state, ret, length, alive, k, i + 1
-
-        def cond(carry):
-            return jnp.logical_and(carry[3].sum() > 0, carry[5] < eval_env.episode_length)
-
-        zeros = jnp.zeros((n_eval,))
-        carry = (env_state, zeros, zeros, jnp.ones((n_eval,)), k_run, jnp.zeros((), jnp.int32))
-        _, ret, length, _, _, _ = jax.lax.while_loop(cond, body, carry)
-        return {
-            "eval/return_mean": ret.mean(),
-            "eval/return_std": ret.std(),
-            "eval/return_min": ret.min(),
-            "eval/return_max": ret.max(),
-            "eval/length_mean": length.mean(),
-        }
+        return evaluator(state.agent, state.obs_stats, key)
 
     return Trainer(
         config=config,

@@ -10,14 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs.algos import dpmd as dpmd_cfg
-from configs.algos import sac as sac_cfg
-from configs.algos import sdac as sdac_cfg
 from mjxrsm.agents import make_agent
+from mjxrsm.algorithms import algorithms
 from mjxrsm.replay import Transition
 
 OBS, ACT, BATCH, N_ACT = 3, 2, 16, 5
-CONFIGS = {"dpmd": dpmd_cfg.get_config, "sdac": sdac_cfg.get_config, "sac": sac_cfg.get_config}
+CONFIGS = {name: a.default_config for name, a in algorithms().items()}
 DIFFUSION = ("dpmd", "sdac")
 
 
@@ -66,10 +64,6 @@ def tree_equal(a, b) -> bool:
                                                            strict=True))
 
 
-def policy_of(name, state):
-    return state.actor if name == "sac" else state.policy
-
-
 def test_unknown_algorithm_lists_choices():
     cfg = small_config("dpmd")
     cfg.name = "dpmdd"
@@ -106,15 +100,15 @@ def test_update_runs_and_respects_policy_delay(name):
     assert not tree_equal(s1.critic, s0.critic)
     assert not tree_equal(s2.critic, s1.critic)
     # Policy: step 0 always updates; step 1 only when policy_delay == 1.
-    assert not tree_equal(policy_of(name, s1), policy_of(name, s0))
+    assert not tree_equal(s1.policy, s0.policy)
     assert cfg.policy_delay == (2 if name in DIFFUSION else 1)
     if cfg.policy_delay > 1:
-        assert tree_equal(policy_of(name, s2), policy_of(name, s1))
+        assert tree_equal(s2.policy, s1.policy)
         assert float(m2["policy/applied"]) == 0.0 and float(m1["policy/applied"]) == 1.0
         # ... and the optimiser count advances only on applied steps (lr schedule in policy steps).
         assert tree_equal(s2.policy_opt, s1.policy_opt)
     else:
-        assert not tree_equal(policy_of(name, s2), policy_of(name, s1))
+        assert not tree_equal(s2.policy, s1.policy)
 
 
 @pytest.mark.parametrize("name", ["dpmd", "sdac", "sac"])

@@ -15,7 +15,7 @@ from mjxrsm.networks import (
     LOG_STD_MIN,
     Critic,
     CriticEnsemble,
-    GaussianActor,
+    GaussianPolicy,
     NoisePredictor,
     mish,
     sinusoidal_embedding,
@@ -100,10 +100,10 @@ def test_critic_ensemble_leading_axis_and_distinct_members(k):
         np.testing.assert_allclose(single(p_i, OBS_X, ACT_X), q[i], rtol=1e-5, atol=1e-6)
 
 
-def test_gaussian_actor_shapes_and_log_std_clip():
-    actor = GaussianActor(ACT, (16, 16))
-    params = jax.jit(actor.init)(jax.random.PRNGKey(2), OBS_X)
-    apply = jax.jit(actor.apply)
+def test_gaussian_policy_shapes_and_log_std_clip():
+    net = GaussianPolicy(ACT, (16, 16))
+    params = jax.jit(net.init)(jax.random.PRNGKey(2), OBS_X)
+    apply = jax.jit(net.apply)
     mean, log_std = apply(params, OBS_X)
     assert mean.shape == log_std.shape == (B, ACT)
     big = jax.tree.map(lambda x: 1e3 * x, params)

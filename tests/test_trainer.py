@@ -36,9 +36,9 @@ def tiny_config(algo: str = "dpmd", env: str = "point_mass"):
     c.env.episode_length = 20
     c.algo.hidden = (16, 16)
     c.algo.batch_size = 16
-    if algo != "sac":
-        c.algo.num_particles = 2
-        c.algo.diffusion_steps = 3
+    for key, value in {"num_particles": 2, "diffusion_steps": 3}.items():
+        if key in c.algo:  # the diffusion agents' keys, whichever algorithm has them
+            c.algo[key] = value
     return c
 
 

@@ -1,4 +1,5 @@
-"""Settings shared by the diffusion agents: the official code's defaults (ALGORITHMS.md §4.8)."""
+"""Settings shared by the diffusion agents: the official code's defaults (ALGORITHMS.md §4.8),
+and their shared preset adjustments (why: docs/PRESETS.md)."""
 
 from ml_collections import ConfigDict
 
@@ -44,3 +45,17 @@ def diffusion_actor_critic() -> ConfigDict:
     # RSM temperature lambda: <= 0 couples it to alpha (official); > 0 fixes it.
     c.rsm_temperature = 0.0
     return c
+
+
+# Preset adjustments shared by the diffusion agents (keys relative to the algo config).
+DIFFUSION_PRESETS: dict[str, dict] = {
+    "cpu": {
+        "num_particles": 16,
+        "diffusion_steps": 10,
+        "policy_delay": 1,
+        "target_update_every": 1,
+        "lr_decay_begin": 10**9,  # keep the policy lr constant on short runs
+        "alpha_update_every": 25,  # anneal alpha 5 -> ~1 within ~6k updates
+        "double_critic_step": True,  # two critic Adam steps per update, SDAC included
+    },
+}

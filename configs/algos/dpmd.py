@@ -2,15 +2,17 @@
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import diffusion_actor_critic
+from configs.algos.common import DIFFUSION_PRESETS, diffusion_actor_critic
 
 
 def get_config() -> ConfigDict:
     c = diffusion_actor_critic()
-    c.name = "dpmd"
     c.q_norm = "official"  # official (q - m/s precedence bug) | standardize | none
     c.q_clip = 3.0
     c.constant_weights = False  # ablation: plain best-of-N self-imitation (§6.2)
     c.stats_rate = 0.001
     c.double_critic_step = True  # official quirk: the critic Adam step is applied twice (§6.4)
     return c
+
+
+PRESETS = DIFFUSION_PRESETS

@@ -6,7 +6,6 @@ from ml_collections import ConfigDict
 
 def get_config() -> ConfigDict:
     c = ConfigDict()
-    c.name = "sac"
     c.hidden = (256, 256, 256)
     c.activation = "mish"
     c.num_critics = 2
@@ -22,3 +21,6 @@ def get_config() -> ConfigDict:
     c.target_update_every = 1
     c.policy_delay = 1
     return c
+
+
+PRESETS: dict[str, dict] = {}  # the run-level preset values suffice

@@ -2,14 +2,16 @@
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import diffusion_actor_critic
+from configs.algos.common import DIFFUSION_PRESETS, diffusion_actor_critic
 
 
 def get_config() -> ConfigDict:
     c = diffusion_actor_critic()
-    c.name = "sdac"
     c.num_candidates = 64  # reverse-sampling Monte-Carlo candidates K
     c.temp_factor = 5.0  # logits = Q * temp_factor / alpha (lambda = alpha / 5)
     c.clip_candidates = True  # official: candidates clipped to [-1, 1] (§6.8)
     c.double_critic_step = False
     return c
+
+
+PRESETS = {**DIFFUSION_PRESETS, "cpu": {**DIFFUSION_PRESETS["cpu"], "num_candidates": 32}}

@@ -3,17 +3,24 @@ twin-critic TD step. An algorithm is a policy loss plus a few settings on top of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from mjxrsm.policy import temperature_loss
 from mjxrsm.replay import Transition
 
 Params = Any
 Metrics = dict[str, jax.Array]
+
+
+# One part of `update` on its own, for timing it (bench/breakdown.py): state, batch, key ->
+# (state with the part's own fields advanced, an output that depends on all its work).
+Part = Callable[[Any, Transition, jax.Array], tuple[Any, Any]]
 
 
 class Agent(NamedTuple):
@@ -22,11 +29,19 @@ class Agent(NamedTuple):
     init(key) -> state
     act(state, obs [N, o], key, deterministic: bool) -> actions [N, d]   (deterministic is static)
     update(state, batch: Transition with leading batch axis, key) -> (state, metrics)
+
+    `policy_metric_groups`: metric-name prefixes (before the first '/') that the policy step
+    reports; the trainer averages them only over the steps whose policy step ran
+    (`policy/applied`), and every other update metric over all updates. Declared by the agent so
+    the trainer needs no list of algorithms. `parts`: the named library functions `update`
+    composes, each runnable alone (bench/breakdown.py times them, so it times no copies).
     """
 
     init: Callable[[jax.Array], Any]
     act: Callable[..., jax.Array]
     update: Callable[[Any, Transition, jax.Array], tuple[Any, Metrics]]
+    policy_metric_groups: tuple[str, ...] = ("policy",)
+    parts: Mapping[str, Part] = MappingProxyType({})
 
 
 def tree_where(cond: jax.Array, a, b):
@@ -82,3 +97,48 @@ def critic_loss_fn(
     """Sum over the ensemble of mean squared TD errors (each critic regresses on the same y)."""
     q = critic_apply(critic_params, obs, action)  # [K, B]
     return jnp.square(q - jax.lax.stop_gradient(y)[None]).mean(axis=1).sum(), q
+
+
+class CriticUpdate(NamedTuple):
+    params: Params
+    opt_state: Any
+    grads: Params  # kept: DPMD applies the same gradients a second time
+    loss: jax.Array
+    q: jax.Array  # [K, B] online Q of the batch, before the step
+
+
+def critic_step(
+    critic_apply: Callable,
+    optimizer: optax.GradientTransformation,
+    params: Params,
+    opt_state,
+    batch: Transition,
+    y: jax.Array,
+) -> CriticUpdate:
+    """One Adam step of the critic ensemble towards the TD target `y` (shared by every agent)."""
+    (loss, q), grads = jax.value_and_grad(
+        lambda p: critic_loss_fn(critic_apply, p, batch.obs, batch.action, y), has_aux=True
+    )(params)
+    params, opt_state = adam_step(optimizer, grads, opt_state, params)
+    return CriticUpdate(params, opt_state, grads, loss, q)
+
+
+def temperature_step(
+    optimizer: optax.GradientTransformation,
+    log_alpha: jax.Array,
+    opt_state,
+    entropy: jax.Array,
+    target_entropy: float,
+    do: jax.Array | None = None,
+) -> tuple[jax.Array, Any]:
+    """One Adam step on log(alpha) for the loss -log(alpha) (target - H): alpha rises when the
+    entropy H is below target. `do` (optional) gates the step, e.g. every N updates."""
+    grad = jax.grad(lambda la: temperature_loss(la, entropy, target_entropy))(log_alpha)
+    if do is None:
+        return adam_step(optimizer, grad, opt_state, log_alpha)
+    return apply_if(do, optimizer, grad, opt_state, log_alpha)
+
+
+def polyak_if(do: jax.Array, target: Params, online: Params, tau: float) -> Params:
+    """The Polyak target step, taken only when `do` holds (delayed target updates)."""
+    return tree_where(do, polyak(target, online, tau), target)

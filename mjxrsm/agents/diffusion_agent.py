@@ -8,13 +8,16 @@ One gradient step, in the official order:
      then, so the lr schedule is in policy-optimiser steps as in the official code).
   4. Temperature step every `alpha_update_every` steps on the Gaussian entropy proxy.
   5. Polyak targets (critics and policy) every `target_update_every` steps.
-The algorithm supplies `policy_step(state, batch, ctx, do_policy, key)`.
+Each step is a named module-level function (`next_action`, `td_value`, `critic_step`, the
+algorithm's `policy_step`, `diffusion_temperature_step`, `polyak_if`) that `update` composes and
+bench/breakdown.py times. The algorithm supplies `policy_step` (see `PolicyStep`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -28,21 +31,16 @@ from mjxrsm.agents.base import (
     Agent,
     Metrics,
     Params,
+    Part,
     adam_step,
-    apply_if,
     cond_or_zeros,
-    critic_loss_fn,
-    polyak,
+    critic_step,
+    polyak_if,
     td_target,
-    tree_where,
+    temperature_step,
 )
 from mjxrsm.networks import CriticEnsemble, NoisePredictor
-from mjxrsm.policy import (
-    DiffusionPolicy,
-    explore,
-    gaussian_entropy_proxy,
-    temperature_loss,
-)
+from mjxrsm.policy import DiffusionPolicy, explore, gaussian_entropy_proxy
 from mjxrsm.replay import Transition
 from mjxrsm.rsm import RunningStats
 
@@ -77,9 +75,12 @@ class Optimizers(NamedTuple):
 
 
 PolicyStep = Callable[
-    [DiffusionAgentState, Transition, StepContext, jax.Array, jax.Array],
+    [ConfigDict, DiffusionPolicy, Optimizers, DiffusionAgentState, Transition, StepContext,
+     jax.Array, jax.Array],
     tuple[Params, Any, RunningStats, Metrics],
 ]
+"""policy_step(cfg, pol, opts, state, batch, ctx, do_policy, key) -> (policy, policy_opt, q_stats,
+metrics): the algorithm's own part, a module-level function of its agent file."""
 
 
 def make_diffusion_policy(cfg: ConfigDict, obs_size: int, action_size: int) -> DiffusionPolicy:
@@ -124,15 +125,87 @@ def policy_grad_step(
     return params, opt_state, {**metrics, "policy/applied": do.astype(jnp.float32)}
 
 
+def next_action(
+    cfg: ConfigDict,
+    pol: DiffusionPolicy,
+    state: DiffusionAgentState,
+    next_obs: jax.Array,
+    alpha: jax.Array,
+    k_sample: jax.Array,
+    k_noise: jax.Array,
+) -> jax.Array:
+    """a' for the TD target: best-of-N from the online policy and the pre-update critics, plus
+    exploration noise (official: the target uses a noisy, not the greedy, next action)."""
+    a_next = pol.best_of_n(state.policy, state.critic, next_obs, k_sample, cfg.num_particles)
+    return explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
+
+
+def td_value(
+    cfg: ConfigDict, pol: DiffusionPolicy, target_critic: Params, batch: Transition,
+    a_next: jax.Array,
+) -> jax.Array:
+    """y = reward_scale r + gamma (1 - done) min_i Qbar_i(s', a'): no entropy term (official)."""
+    next_v = pol.q_min(target_critic, batch.next_obs, a_next)
+    return td_target(batch.reward, batch.done, next_v, cfg.gamma, cfg.reward_scale)
+
+
+def diffusion_temperature_step(
+    cfg: ConfigDict, opts: Optimizers, state: DiffusionAgentState, action_size: int
+) -> tuple[jax.Array, Any, jax.Array]:
+    """The temperature step on the Gaussian entropy proxy, every `alpha_update_every` updates
+    (the diffusion policy has no tractable log-density). Returns (log_alpha, opt, entropy)."""
+    alpha = jnp.exp(state.log_alpha)
+    entropy = gaussian_entropy_proxy(alpha, action_size, cfg.entropy_noise_scale)
+    log_alpha, alpha_opt = temperature_step(
+        opts.alpha, state.log_alpha, state.alpha_opt, entropy,
+        cfg.target_entropy_per_dim * action_size, state.step % cfg.alpha_update_every == 0,
+    )
+    return log_alpha, alpha_opt, entropy
+
+
+def diffusion_parts(
+    cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, policy_step: PolicyStep,
+    action_size: int,
+) -> dict[str, Part]:
+    """The parts of `update` alone (for bench/breakdown.py): the same functions, forced to run.
+    `critic_step` stands the batch's actions in for a' (its cost does not depend on them)."""
+
+    def td_sampling(state, batch, key):
+        k_sample, k_noise = jax.random.split(key)
+        alpha = jnp.exp(state.log_alpha)
+        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise)
+
+    def critic(state, batch, key):
+        y = td_value(cfg, pol, state.target_critic, batch, batch.action)
+        c = critic_step(pol.critic_net.apply, opts.critic, state.critic, state.critic_opt, batch, y)
+        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
+
+    def policy(state, batch, key):
+        ctx = StepContext(jnp.exp(state.log_alpha), batch.action, state.critic, state.critic)
+        params, opt, q_stats, metrics = policy_step(
+            cfg, pol, opts, state, batch, ctx, jnp.bool_(True), key
+        )
+        return state.replace(policy=params, policy_opt=opt, q_stats=q_stats), metrics
+
+    def temperature(state, batch, key):
+        log_alpha, alpha_opt, entropy = diffusion_temperature_step(cfg, opts, state, action_size)
+        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), entropy
+
+    return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
+            "temperature_step": temperature}
+
+
 def make_diffusion_agent(
-    cfg: ConfigDict, obs_size: int, action_size: int, policy_step_factory: Callable[..., PolicyStep]
+    cfg: ConfigDict,
+    obs_size: int,
+    action_size: int,
+    policy_step: PolicyStep,
+    policy_metric_groups: tuple[str, ...] = ("policy",),
 ) -> Agent:
-    """Build init/act/update for a diffusion actor-critic whose policy step is supplied by the
-    algorithm (`policy_step_factory(cfg, pol, optimizers, action_size) -> PolicyStep`)."""
+    """Build init/act/update for a diffusion actor-critic whose policy step is the algorithm's
+    (`policy_step`); `policy_metric_groups` as in `Agent`."""
     pol = make_diffusion_policy(cfg, obs_size, action_size)
     opts = make_optimizers(cfg)
-    policy_step = policy_step_factory(cfg, pol, opts, action_size)
-    target_entropy = cfg.target_entropy_per_dim * action_size
 
     def init(key: jax.Array) -> DiffusionAgentState:
         kp, kc = jax.random.split(key)
@@ -174,48 +247,31 @@ def make_diffusion_agent(
         alpha = jnp.exp(state.log_alpha)
 
         # 1. TD target with a fresh best-of-N next action (online policy, pre-update critics).
-        a_next = pol.best_of_n(
-            state.policy, state.critic, batch.next_obs, k_next, cfg.num_particles
-        )
-        a_next = explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
-        next_v = pol.q_min(state.target_critic, batch.next_obs, a_next)
-        y = td_target(batch.reward, batch.done, next_v, cfg.gamma, cfg.reward_scale)
+        a_next = next_action(cfg, pol, state, batch.next_obs, alpha, k_next, k_noise)
+        y = td_value(cfg, pol, state.target_critic, batch, a_next)
 
         # 2. Critic step.
-        (c_loss, q), c_grads = jax.value_and_grad(
-            lambda p: critic_loss_fn(pol.critic_net.apply, p, batch.obs, batch.action, y),
-            has_aux=True,
-        )(state.critic)
-        critic, critic_opt = adam_step(opts.critic, c_grads, state.critic_opt, state.critic)
+        c = critic_step(pol.critic_net.apply, opts.critic, state.critic, state.critic_opt, batch, y)
+        critic, critic_opt = c.params, c.opt_state
 
         # 3. Policy step (delayed).
         do_policy = state.step % cfg.policy_delay == 0
         ctx = StepContext(alpha, a_next, state.critic, critic)
-        policy, policy_opt, q_stats, p_metrics = policy_step(state, batch, ctx, do_policy, k_pol)
+        policy, policy_opt, q_stats, p_metrics = policy_step(
+            cfg, pol, opts, state, batch, ctx, do_policy, k_pol
+        )
 
         # 4. Temperature on the Gaussian entropy proxy.
-        entropy = gaussian_entropy_proxy(alpha, action_size, cfg.entropy_noise_scale)
-        a_grad = jax.grad(lambda la: temperature_loss(la, entropy, target_entropy))(state.log_alpha)
-        log_alpha, alpha_opt = apply_if(
-            state.step % cfg.alpha_update_every == 0,
-            opts.alpha,
-            a_grad,
-            state.alpha_opt,
-            state.log_alpha,
-        )
+        log_alpha, alpha_opt, entropy = diffusion_temperature_step(cfg, opts, state, action_size)
 
         # DPMD quirk: a second Adam step with the same critic gradients (§6.4).
         if cfg.get("double_critic_step", False):
-            critic, critic_opt = adam_step(opts.critic, c_grads, critic_opt, critic)
+            critic, critic_opt = adam_step(opts.critic, c.grads, critic_opt, critic)
 
         # 5. Targets.
         do_target = state.step % cfg.target_update_every == 0
-        target_critic = tree_where(
-            do_target, polyak(state.target_critic, critic, cfg.tau), state.target_critic
-        )
-        target_policy = tree_where(
-            do_target, polyak(state.target_policy, policy, cfg.tau), state.target_policy
-        )
+        target_critic = polyak_if(do_target, state.target_critic, critic, cfg.tau)
+        target_policy = polyak_if(do_target, state.target_policy, policy, cfg.tau)
 
         new_state = DiffusionAgentState(
             policy=policy,
@@ -230,8 +286,8 @@ def make_diffusion_agent(
             step=state.step + 1,
         )
         metrics = {
-            "critic/loss": c_loss,
-            "critic/q_mean": q.mean(),
+            "critic/loss": c.loss,
+            "critic/q_mean": c.q.mean(),
             "critic/target_mean": y.mean(),
             "alpha": alpha,
             "entropy_proxy": entropy,
@@ -241,4 +297,6 @@ def make_diffusion_agent(
         }
         return new_state, metrics
 
-    return Agent(init=init, act=act, update=update)
+    parts = diffusion_parts(cfg, pol, opts, policy_step, action_size)
+    return Agent(init=init, act=act, update=update, policy_metric_groups=policy_metric_groups,
+                 parts=MappingProxyType(parts))

@@ -8,20 +8,24 @@ from the critics after their first update. Official quirks are switches in confi
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from mjxrsm import rsm
-from mjxrsm.agents.base import Agent
+from mjxrsm.agents.base import Agent, Metrics, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
-    PolicyStep,
     StepContext,
     make_diffusion_agent,
     policy_grad_step,
 )
 from mjxrsm.policy import DiffusionPolicy
+from mjxrsm.replay import Transition
+from mjxrsm.rsm import RunningStats
 
 
 def rsm_temperature(cfg: ConfigDict, alpha):
@@ -29,35 +33,40 @@ def rsm_temperature(cfg: ConfigDict, alpha):
     return alpha if cfg.rsm_temperature <= 0 else cfg.rsm_temperature
 
 
-def make_policy_step(
-    cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, action_size: int
-) -> PolicyStep:
-    def step(state: DiffusionAgentState, batch, ctx: StepContext, do, key):
-        obs, actions = batch.next_obs, ctx.next_actions
-        q = pol.q_min(ctx.critic_after, obs, actions)
-        lam = rsm_temperature(cfg, ctx.alpha)
-        w = rsm.dpmd_weights(
-            q, state.q_stats, lam, q_norm=cfg.q_norm, clip=cfg.q_clip,
-            constant_weights=cfg.constant_weights,
-        )
+def policy_step(
+    cfg: ConfigDict,
+    pol: DiffusionPolicy,
+    opts: Optimizers,
+    state: DiffusionAgentState,
+    batch: Transition,
+    ctx: StepContext,
+    do: jax.Array,
+    key: jax.Array,
+) -> tuple[Params, Any, RunningStats, Metrics]:
+    """The DPMD policy step (see the module docstring); a `PolicyStep`."""
+    obs, actions = batch.next_obs, ctx.next_actions
+    q = pol.q_min(ctx.critic_after, obs, actions)
+    lam = rsm_temperature(cfg, ctx.alpha)
+    w = rsm.dpmd_weights(
+        q, state.q_stats, lam, q_norm=cfg.q_norm, clip=cfg.q_clip,
+        constant_weights=cfg.constant_weights,
+    )
 
-        def loss_fn(params):
-            return rsm.dpmd_loss(pol.eps_fn(params, obs), pol.schedule, actions, w, key), {}
+    def loss_fn(params):
+        return rsm.dpmd_loss(pol.eps_fn(params, obs), pol.schedule, actions, w, key), {}
 
-        policy, policy_opt, metrics = policy_grad_step(
-            do, loss_fn, opts.policy, state.policy, state.policy_opt
-        )
-        n = rsm.normalise_q(q, state.q_stats, cfg.q_norm)
-        metrics.update({
-            "dpmd/frac_at_clip": jnp.mean(jnp.abs(n) >= cfg.q_clip),
-            "dpmd/w_min": w.min(),
-            "dpmd/w_max": w.max(),
-            "dpmd/ess_frac": jnp.square(w.sum()) / jnp.square(w).sum() / w.shape[0],
-        })
-        return policy, policy_opt, state.q_stats.update(q, cfg.stats_rate), metrics
-
-    return step
+    policy, policy_opt, metrics = policy_grad_step(
+        do, loss_fn, opts.policy, state.policy, state.policy_opt
+    )
+    n = rsm.normalise_q(q, state.q_stats, cfg.q_norm)
+    metrics.update({
+        "dpmd/frac_at_clip": jnp.mean(jnp.abs(n) >= cfg.q_clip),
+        "dpmd/w_min": w.min(),
+        "dpmd/w_max": w.max(),
+        "dpmd/ess_frac": jnp.square(w.sum()) / jnp.square(w).sum() / w.shape[0],
+    })
+    return policy, policy_opt, state.q_stats.update(q, cfg.stats_rate), metrics
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, make_policy_step)
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "dpmd"))

@@ -1,11 +1,14 @@
-"""SAC baseline (ALGORITHMS.md §7): tanh-squashed Gaussian actor with the correct tanh log-density,
-twin critics with a soft (entropy) backup, automatic temperature towards -d nats. Same reward
-scale, widths, batch and critic ensemble as the diffusion agents, so comparisons are fair."""
+"""SAC baseline (ALGORITHMS.md §7): tanh-squashed Gaussian policy with the correct tanh
+log-density, twin critics with a soft (entropy) backup, automatic temperature towards -d nats.
+Same reward scale, widths, batch and critic ensemble as the diffusion agents, so comparisons are
+fair. `update` composes the named steps below (`sac_td_value`, `critic_step`, `sac_policy_step`,
+`temperature_step`, `polyak_if`)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,104 +20,173 @@ from mjxrsm.agents.base import (
     Agent,
     Metrics,
     Params,
+    Part,
     adam_step,
-    critic_loss_fn,
-    polyak,
+    critic_step,
+    polyak_if,
     td_target,
+    temperature_step,
     tree_where,
 )
-from mjxrsm.networks import CriticEnsemble, GaussianActor, tanh_gaussian_sample
+from mjxrsm.networks import CriticEnsemble, GaussianPolicy, tanh_gaussian_sample
 from mjxrsm.replay import Transition
 
 
 @struct.dataclass
 class SACState:
-    actor: Params
+    policy: Params
     critic: Params
     target_critic: Params
-    actor_opt: Any
+    policy_opt: Any
     critic_opt: Any
     log_alpha: jax.Array
     alpha_opt: Any
     step: jax.Array
 
 
-def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    hidden = tuple(cfg.hidden)
-    actor_net = GaussianActor(action_size, hidden, cfg.activation)
-    critic_net = CriticEnsemble(cfg.num_critics, hidden, cfg.activation)
-    actor_tx, critic_tx, alpha_tx = (
-        optax.adam(cfg.lr), optax.adam(cfg.critic_lr), optax.adam(cfg.alpha_lr)
-    )
-    target_entropy = cfg.target_entropy_per_dim * action_size
+class SACNets(NamedTuple):
+    policy: GaussianPolicy
+    critic: CriticEnsemble
 
-    def sample(actor, obs, key):
-        mean, log_std = actor_net.apply(actor, obs)
-        return tanh_gaussian_sample(mean, log_std, key)
+
+class SACOptimizers(NamedTuple):
+    policy: optax.GradientTransformation
+    critic: optax.GradientTransformation
+    alpha: optax.GradientTransformation
+
+
+def make_nets(cfg: ConfigDict, action_size: int) -> SACNets:
+    hidden = tuple(cfg.hidden)
+    return SACNets(GaussianPolicy(action_size, hidden, cfg.activation),
+                   CriticEnsemble(cfg.num_critics, hidden, cfg.activation))
+
+
+def make_optimizers(cfg: ConfigDict) -> SACOptimizers:
+    return SACOptimizers(optax.adam(cfg.lr), optax.adam(cfg.critic_lr), optax.adam(cfg.alpha_lr))
+
+
+def sample(nets: SACNets, policy: Params, obs: jax.Array, key: jax.Array):
+    """A squashed-Gaussian action and its log-density (tanh-corrected)."""
+    mean, log_std = nets.policy.apply(policy, obs)
+    return tanh_gaussian_sample(mean, log_std, key)
+
+
+def sac_td_value(
+    cfg: ConfigDict, nets: SACNets, target_critic: Params, batch: Transition, alpha: jax.Array,
+    a_next: jax.Array, logp_next: jax.Array,
+) -> jax.Array:
+    """Soft backup: y = reward_scale r + gamma (1 - done) (min_i Qbar_i(s', a') - alpha log pi)."""
+    q_next = nets.critic.apply(target_critic, batch.next_obs, a_next).min(0)
+    return td_target(
+        batch.reward, batch.done, q_next - alpha * logp_next, cfg.gamma, cfg.reward_scale
+    )
+
+
+def sac_policy_step(
+    nets: SACNets, opts: SACOptimizers, state: SACState, critic: Params, batch: Transition,
+    alpha: jax.Array, do: jax.Array, key: jax.Array,
+) -> tuple[Params, Any, jax.Array, jax.Array]:
+    """The reparameterised policy step on E[alpha log pi - min Q] with the updated critics,
+    taken when `do` holds. Returns (policy, opt, loss, log pi of the batch's sampled actions)."""
+
+    def loss_fn(policy):
+        a, logp = sample(nets, policy, batch.obs, key)
+        q_pi = nets.critic.apply(critic, batch.obs, a).min(0)
+        return jnp.mean(alpha * logp - q_pi), logp
+
+    (loss, logp), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy)
+    new_policy, new_opt = adam_step(opts.policy, grads, state.policy_opt, state.policy)
+    policy = tree_where(do, new_policy, state.policy)
+    policy_opt = tree_where(do, new_opt, state.policy_opt)
+    return policy, policy_opt, loss, logp
+
+
+def sac_parts(cfg: ConfigDict, nets: SACNets, opts: SACOptimizers,
+              target_entropy: float) -> dict[str, Part]:
+    """The parts of `update` alone (bench/breakdown.py); `critic_step` stands the batch's actions
+    and zero log-densities in for (a', log pi(a'|s'))."""
+
+    def td_sampling(state, batch, key):
+        return state, sample(nets, state.policy, batch.next_obs, key)
+
+    def critic(state, batch, key):
+        alpha = jnp.exp(state.log_alpha)
+        y = sac_td_value(cfg, nets, state.target_critic, batch, alpha, batch.action,
+                         jnp.zeros_like(batch.reward))
+        c = critic_step(nets.critic.apply, opts.critic, state.critic, state.critic_opt, batch, y)
+        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
+
+    def policy(state, batch, key):
+        params, opt, loss, _ = sac_policy_step(nets, opts, state, state.critic, batch,
+                                               jnp.exp(state.log_alpha), jnp.bool_(True), key)
+        return state.replace(policy=params, policy_opt=opt), loss
+
+    def temperature(state, batch, key):
+        entropy = -batch.reward.mean()  # stands in for -mean log pi
+        log_alpha, alpha_opt = temperature_step(opts.alpha, state.log_alpha, state.alpha_opt,
+                                                entropy, target_entropy)
+        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), log_alpha
+
+    return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
+            "temperature_step": temperature}
+
+
+def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
+    nets = make_nets(cfg, action_size)
+    opts = make_optimizers(cfg)
+    target_entropy = cfg.target_entropy_per_dim * action_size
 
     def init(key: jax.Array) -> SACState:
         ka, kc = jax.random.split(key)
         obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, action_size))
-        actor = actor_net.init(ka, obs)
-        critic = critic_net.init(kc, obs, act)
+        policy = nets.policy.init(ka, obs)
+        critic = nets.critic.init(kc, obs, act)
         log_alpha = jnp.asarray(math.log(cfg.alpha_init), jnp.float32)
         return SACState(
-            actor=actor, critic=critic, target_critic=critic,
-            actor_opt=actor_tx.init(actor), critic_opt=critic_tx.init(critic),
-            log_alpha=log_alpha, alpha_opt=alpha_tx.init(log_alpha),
+            policy=policy, critic=critic, target_critic=critic,
+            policy_opt=opts.policy.init(policy), critic_opt=opts.critic.init(critic),
+            log_alpha=log_alpha, alpha_opt=opts.alpha.init(log_alpha),
             step=jnp.zeros((), jnp.int32),
         )
 
     def act(state: SACState, obs: jax.Array, key: jax.Array, deterministic: bool = False):
         if deterministic:
-            return jnp.tanh(actor_net.apply(state.actor, obs)[0])
-        return sample(state.actor, obs, key)[0]
+            return jnp.tanh(nets.policy.apply(state.policy, obs)[0])
+        return sample(nets, state.policy, obs, key)[0]
 
     def update(state: SACState, batch: Transition, key: jax.Array) -> tuple[SACState, Metrics]:
         k_next, k_pi = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
 
-        a_next, logp_next = sample(state.actor, batch.next_obs, k_next)
-        q_next = critic_net.apply(state.target_critic, batch.next_obs, a_next).min(0)
-        y = td_target(
-            batch.reward, batch.done, q_next - alpha * logp_next, cfg.gamma, cfg.reward_scale
-        )
-        (c_loss, q), c_grads = jax.value_and_grad(
-            lambda p: critic_loss_fn(critic_net.apply, p, batch.obs, batch.action, y), has_aux=True
-        )(state.critic)
-        critic, critic_opt = adam_step(critic_tx, c_grads, state.critic_opt, state.critic)
+        a_next, logp_next = sample(nets, state.policy, batch.next_obs, k_next)
+        y = sac_td_value(cfg, nets, state.target_critic, batch, alpha, a_next, logp_next)
+        c = critic_step(nets.critic.apply, opts.critic, state.critic, state.critic_opt, batch, y)
 
-        def actor_loss(actor):
-            a, logp = sample(actor, batch.obs, k_pi)
-            q_pi = critic_net.apply(critic, batch.obs, a).min(0)
-            return jnp.mean(alpha * logp - q_pi), logp
-
-        (a_loss, logp), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
         do_policy = state.step % cfg.policy_delay == 0
-        new_actor, new_actor_opt = adam_step(actor_tx, a_grads, state.actor_opt, state.actor)
-        actor = tree_where(do_policy, new_actor, state.actor)
-        actor_opt = tree_where(do_policy, new_actor_opt, state.actor_opt)
+        policy, policy_opt, p_loss, logp = sac_policy_step(
+            nets, opts, state, c.params, batch, alpha, do_policy, k_pi
+        )
 
         entropy = -jax.lax.stop_gradient(logp).mean()
-        alpha_grad = jax.grad(lambda la: -la * (target_entropy - entropy))(state.log_alpha)
-        log_alpha, alpha_opt = adam_step(alpha_tx, alpha_grad, state.alpha_opt, state.log_alpha)
+        log_alpha, alpha_opt = temperature_step(
+            opts.alpha, state.log_alpha, state.alpha_opt, entropy, target_entropy
+        )
 
         do_target = state.step % cfg.target_update_every == 0
-        target_critic = tree_where(
-            do_target, polyak(state.target_critic, critic, cfg.tau), state.target_critic
-        )
         new_state = SACState(
-            actor=actor, critic=critic, target_critic=target_critic,
-            actor_opt=actor_opt, critic_opt=critic_opt,
+            policy=policy, critic=c.params,
+            target_critic=polyak_if(do_target, state.target_critic, c.params, cfg.tau),
+            policy_opt=policy_opt, critic_opt=c.opt_state,
             log_alpha=log_alpha, alpha_opt=alpha_opt, step=state.step + 1,
         )
         return new_state, {
-            "critic/loss": c_loss,
-            "critic/q_mean": q.mean(),
+            "critic/loss": c.loss,
+            "critic/q_mean": c.q.mean(),
             "critic/target_mean": y.mean(),
-            "policy/loss": a_loss,
+            "policy/loss": p_loss,
             "alpha": alpha,
             "entropy": entropy,
         }
 
-    return Agent(init=init, act=act, update=update)
+    parts = sac_parts(cfg, nets, opts, target_entropy)
+    return Agent(init=init, act=act, update=update, parts=MappingProxyType(parts))

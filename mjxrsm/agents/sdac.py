@@ -9,21 +9,26 @@ official K-copy loss; see rsm.sdac_loss). The proposal sampling runs only on pol
 
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from mjxrsm import rsm
-from mjxrsm.agents.base import Agent
+from mjxrsm.agents.base import Agent, Metrics, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
-    PolicyStep,
     StepContext,
     make_diffusion_agent,
+    make_diffusion_policy,
     policy_grad_step,
 )
 from mjxrsm.policy import DiffusionPolicy, explore
+from mjxrsm.replay import Transition
+from mjxrsm.rsm import RunningStats
 
 
 def sdac_temperature(cfg: ConfigDict, alpha):
@@ -31,46 +36,66 @@ def sdac_temperature(cfg: ConfigDict, alpha):
     return alpha / cfg.temp_factor if cfg.rsm_temperature <= 0 else cfg.rsm_temperature
 
 
-def make_policy_step(
-    cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, action_size: int
-) -> PolicyStep:
+def candidate_q(
+    pol: DiffusionPolicy, critic: Params, obs: jax.Array, actions: jax.Array
+) -> jax.Array:
+    """min_i Q_i(s, a^(k)) of K candidate actions per state: obs [B, o], actions [B, K, d] ->
+    [B, K]. The B*K critic evaluations are most of SDAC's extra cost over DPMD."""
+    b, k = actions.shape[:2]
+    return pol.q_min(
+        critic, jnp.repeat(obs, k, axis=0), actions.reshape(b * k, -1)
+    ).reshape(b, k)
+
+
+def policy_step(
+    cfg: ConfigDict,
+    pol: DiffusionPolicy,
+    opts: Optimizers,
+    state: DiffusionAgentState,
+    batch: Transition,
+    ctx: StepContext,
+    do: jax.Array,
+    key: jax.Array,
+) -> tuple[Params, Any, RunningStats, Metrics]:
+    """The SDAC policy step (see the module docstring); a `PolicyStep`."""
     k_cand = cfg.num_candidates
+    obs = batch.obs
+    k_prop, k_noise, k_t, k_rev = jax.random.split(key, 4)
 
-    def step(state: DiffusionAgentState, batch, ctx: StepContext, do, key):
-        obs = batch.obs
-        b = obs.shape[0]
-        k_prop, k_noise, k_t, k_rev = jax.random.split(key, 4)
-
-        def loss_fn(params):
-            # Targets depend on state.policy (closed over), never on `params`: no gradient
-            # flows through the sampler or the critics.
-            prop = pol.best_of_n(state.policy, ctx.critic_before, obs, k_prop, cfg.num_particles)
-            prop = explore(prop, ctx.alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
-            a_t, t, _ = rsm.noised_actions(pol.schedule, prop, k_t)
-            rev = rsm.sdac_reverse_samples(
-                pol.schedule, a_t, t, k_rev, k_cand, clip=cfg.clip_candidates
-            )
-            q = pol.q_min(
-                ctx.critic_before,
-                jnp.repeat(obs, k_cand, axis=0),
-                rev.actions.reshape(b * k_cand, -1),
-            ).reshape(b, k_cand)
-            eps_bar, w = rsm.sdac_target_noise(q / sdac_temperature(cfg, ctx.alpha), rev.noise)
-            loss = rsm.sdac_loss(pol.eps_fn(params, obs), a_t, t, eps_bar)
-            return loss, {
-                "sdac/max_weight": w.max(-1).mean(),
-                "sdac/ess_frac": (1.0 / jnp.square(w).sum(-1)).mean() / k_cand,
-                "sdac/frac_on_boundary": jnp.mean(jnp.abs(rev.actions) >= 1.0),
-            }
-
-        policy, policy_opt, metrics = policy_grad_step(
-            do, loss_fn, opts.policy, state.policy, state.policy_opt
+    def loss_fn(params):
+        # Targets depend on state.policy (closed over), never on `params`: no gradient
+        # flows through the sampler or the critics.
+        prop = pol.best_of_n(state.policy, ctx.critic_before, obs, k_prop, cfg.num_particles)
+        prop = explore(prop, ctx.alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
+        a_t, t, _ = rsm.noised_actions(pol.schedule, prop, k_t)
+        rev = rsm.sdac_reverse_samples(
+            pol.schedule, a_t, t, k_rev, k_cand, clip=cfg.clip_candidates
         )
-        # The official code also updates running Q statistics here but never reads them.
-        return policy, policy_opt, state.q_stats, metrics
+        q = candidate_q(pol, ctx.critic_before, obs, rev.actions)
+        eps_bar, w = rsm.sdac_target_noise(q / sdac_temperature(cfg, ctx.alpha), rev.noise)
+        loss = rsm.sdac_loss(pol.eps_fn(params, obs), a_t, t, eps_bar)
+        return loss, {
+            "sdac/max_weight": w.max(-1).mean(),
+            "sdac/ess_frac": (1.0 / jnp.square(w).sum(-1)).mean() / k_cand,
+            "sdac/frac_on_boundary": jnp.mean(jnp.abs(rev.actions) >= 1.0),
+        }
 
-    return step
+    policy, policy_opt, metrics = policy_grad_step(
+        do, loss_fn, opts.policy, state.policy, state.policy_opt
+    )
+    # The official code also updates running Q statistics here but never reads them.
+    return policy, policy_opt, state.q_stats, metrics
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, make_policy_step)
+    agent = make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "sdac"))
+    pol = make_diffusion_policy(cfg, obs_size, action_size)
+
+    def candidates(state, batch, key):
+        """The candidate critic evaluations alone, on uniform candidates (a sub-part of the
+        policy step, timed on its own)."""
+        acts = jax.random.uniform(key, (batch.obs.shape[0], cfg.num_candidates, action_size),
+                                  minval=-1.0, maxval=1.0)
+        return state, candidate_q(pol, state.critic, batch.obs, acts)
+
+    return agent._replace(parts=MappingProxyType({**agent.parts, "candidate_q": candidates}))

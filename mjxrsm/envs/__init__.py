@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import warnings
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -21,7 +22,8 @@ from mjxrsm.envs import brax_mjx, toy
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.wrappers import wrap_for_training
 
-__all__ = ["Env", "EnvState", "available_envs", "make_env", "wrap_for_training"]
+__all__ = ["Env", "EnvState", "available_envs", "check_env_kwargs", "check_env_name", "make_env",
+           "wrap_for_training"]
 
 _GYMNASIUM_MODULE = "mjxrsm.envs.gymnasium_mjx"
 
@@ -60,8 +62,32 @@ def make_env(name: str, **kwargs: Any) -> Env:
     module = _gymnasium_module()
     if module is not None and name in module.TASKS:
         return module.make(name, **kwargs)
+    check_env_name(name)
+    raise AssertionError(f"{name!r} is listed but has no builder")  # pragma: no cover
 
-    choices = [*toy.TASKS, *brax_mjx.TASKS, *(module.TASKS if module is not None else ())]
+
+def check_env_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise ValueError unless every key of `kwargs` is an option of task `name`'s constructor
+    (`env.kwargs` in the config); checked before the task is built."""
+    check_env_name(name)
+    if not kwargs:
+        return
+    from mjxrsm.envs.options import check_options
+
+    if name in toy.TASKS:
+        check_options(name, toy.task_class(name), kwargs)
+    elif name in brax_mjx.TASKS:  # name and backend are set by the adapter
+        check_options(name, brax_mjx.task_class(name), kwargs, reserved=("sys", "backend"))
+    else:
+        check_options(name, _gymnasium_module().task_class(name), kwargs)
+
+
+def check_env_name(name: str) -> None:
+    """Raise the unknown-env error (valid choices, closest match) unless `name` is a task: the
+    one place that says it, for the config, its validation and `make_env` alike."""
+    choices = available_envs()
+    if name in choices:
+        return
     by_lower = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
     hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""

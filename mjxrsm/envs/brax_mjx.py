@@ -119,3 +119,11 @@ class BraxMjxEnv:
 def make(name: str, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs: Any) -> BraxMjxEnv:
     """Builds Brax task `name` on the MJX backend (raw env; wrap it with `wrap_for_training`)."""
     return BraxMjxEnv(name, episode_length=episode_length, **kwargs)
+
+
+def task_class(name: str) -> type | None:
+    """Brax's class for task `name` (its constructor takes the options), or None if Brax's
+    registry cannot be read."""
+    from brax import envs as brax_envs  # slow import, keep it lazy
+
+    return getattr(brax_envs, "_envs", {}).get(name)

@@ -156,3 +156,8 @@ def make(name: str, **kwargs) -> PointMass | Pendulum:
     if name == "pendulum":
         return Pendulum(**kwargs)
     raise ValueError(f"unknown toy task {name!r}; choose from {TASKS}")
+
+
+def task_class(name: str) -> type:
+    """The class `make(name)` builds (its fields are the task's options)."""
+    return {"point_mass": PointMass, "pendulum": Pendulum}[name]

@@ -67,4 +67,11 @@ def make(name: str, **kwargs: Any) -> GymnasiumMJXEnv:
     return TASK_CLASSES[name](**kwargs)
 
 
-__all__ = ["TASKS", "make", *_LAZY]
+def task_class(name: str) -> type:
+    """The class `make(name)` builds (its constructor takes Gymnasium's options)."""
+    from mjxrsm.envs.gymnasium_mjx._tasks import TASK_CLASSES
+
+    return TASK_CLASSES[name]
+
+
+__all__ = ["TASKS", "make", "task_class", *_LAZY]

@@ -420,19 +420,6 @@ class Humanoid(_XYRunner):
             "cfrc_ext": 6 * nb * self.include_cfrc_ext,
         }
 
-    def _observation_size(self) -> int:
-        m = self.mj_model
-        nb = m.nbody - 1
-        return (
-            m.nq
-            + m.nv
-            - self.skip_qpos
-            + 10 * nb * self.include_cinert
-            + 6 * nb * self.include_cvel
-            + (m.nv - 6) * self.include_qfrc_actuator
-            + 6 * nb * self.include_cfrc_ext
-        )
-
     def _obs(self, data: mjx.Data) -> jax.Array:
         parts = [data.qpos[self.skip_qpos :], data.qvel]
         if self.include_cinert:

@@ -1,0 +1,81 @@
+"""The algorithm registry: one algorithm = one agent file plus one config file of the same name.
+
+    mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
+    configs/algos/<name>.py   get_config() -> ConfigDict (the defaults) and
+                              PRESETS = {preset: {algo key: value}} (its preset adjustments)
+
+Every other part (the training config, validation, the trainer, the benchmarks and the tests) asks
+this module, so adding an algorithm needs no edit anywhere else. Importing it stays cheap: the
+config files are plain ml_collections and the agent module is imported only when an agent is
+built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ml_collections import ConfigDict
+
+if TYPE_CHECKING:
+    from mjxrsm.agents.base import Agent
+
+CONFIG_PACKAGE = "configs.algos"
+AGENT_PACKAGE = "mjxrsm.agents"
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """What the rest of the system needs to know about one algorithm, read from its two files."""
+
+    name: str
+    config_module: ModuleType
+
+    def default_config(self) -> ConfigDict:
+        """The algorithm's defaults, named (the name comes from the file, so it is said once)."""
+        c = self.config_module.get_config()
+        c.name = self.name
+        return c
+
+    def preset(self, preset: str) -> Mapping[str, Any]:
+        """The algorithm's own adjustments for `preset` (keys relative to the algo config)."""
+        return getattr(self.config_module, "PRESETS", {}).get(preset, {})
+
+    @property
+    def agent_module(self) -> ModuleType:
+        return importlib.import_module(f"{AGENT_PACKAGE}.{self.name}")
+
+    def make_agent(self, cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
+        return self.agent_module.make_agent(cfg, obs_size, action_size)
+
+
+@functools.cache
+def algorithms() -> dict[str, Algorithm]:
+    """Every algorithm: each module of configs/algos that defines `get_config`, by file name."""
+    package = importlib.import_module(CONFIG_PACKAGE)
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{CONFIG_PACKAGE}.{info.name}")
+        if callable(getattr(module, "get_config", None)):
+            found[info.name] = Algorithm(info.name, module)
+    return found
+
+
+def algorithm_names() -> list[str]:
+    return list(algorithms())
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The algorithm `name`; an unknown name lists the valid ones (the one place that says so)."""
+    registry = algorithms()
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(registry)}.{hint}")
+    return registry[name]

@@ -1,0 +1,115 @@
+"""The algorithm registry and the config built from it: every registered algorithm trains a chunk,
+resumes exactly and is offered by the CLI; presets are data; env.kwargs reach the task and are
+checked against its constructor."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from configs.train import PRESETS, get_config, usage
+from mjxrsm.algorithms import algorithm_names, algorithms, get_algorithm
+from mjxrsm.checkpoint import Checkpointer
+from mjxrsm.config_check import ConfigError, validate
+from mjxrsm.envs import check_env_kwargs, make_env
+from mjxrsm.envs.options import constructor_options
+from mjxrsm.trainer import env_kwargs, make_trainer
+
+ALGOS = algorithm_names()
+# Shrinks applied to whichever of these keys an algorithm has (no per-algorithm branches).
+TINY_ALGO = {"hidden": (16, 16), "batch_size": 16, "num_particles": 2, "diffusion_steps": 3,
+             "num_candidates": 4}
+
+
+def tiny_config(algo: str, env: str = "point_mass"):
+    c = get_config(f"{env},{algo},cpu")
+    c.num_envs, c.log_every, c.start_steps, c.replay_capacity = 4, 16, 32, 256
+    c.utd_ratio, c.eval_episodes, c.tensorboard = 0.5, 2, False
+    c.env.episode_length = 20
+    for k, v in TINY_ALGO.items():
+        if k in c.algo:
+            c.algo[k] = v
+    return c
+
+
+def test_registry_finds_the_algorithms_and_the_cli_offers_them():
+    assert {"dpmd", "sdac", "sac"} <= set(ALGOS)
+    for name in ALGOS:
+        alg = get_algorithm(name)
+        assert alg.default_config().name == name
+        assert callable(alg.agent_module.make_agent)
+        assert name in usage()
+    with pytest.raises(ValueError) as e:
+        get_config("point_mass,no_such_algo")
+    assert all(name in str(e.value) for name in ALGOS)
+    with pytest.raises(ValueError, match="Did you mean 'dpmd'"):
+        get_algorithm("dpmdd")
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_preset_applies_to_every_algorithm(algo, preset):
+    c = get_config(f"inverted_pendulum,{algo},{preset}")
+    assert c.preset == preset and c.algo.name == algo
+    for key, value in PRESETS[preset].items():
+        node = c
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+    for key, value in algorithms()[algo].preset(preset).items():
+        assert c.algo[key] == value, key
+    validate(c)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_algorithm_trains_a_chunk_and_resumes_exactly(algo, tmp_path):
+    tr = make_trainer(tiny_config(algo))
+    s, _ = tr.warmup_chunk(tr.init(jax.random.PRNGKey(0)))
+    s, m1 = tr.train_chunk(s)
+    assert all(np.isfinite(float(v)) for v in m1.values())
+    assert int(s.updates) == 8
+    ckpt = Checkpointer(tmp_path / "ckpt", keep=1, include_buffer=True)
+    ckpt.save(16, s, {"env_steps": 16})
+    ckpt.close()
+    straight, m_straight = tr.train_chunk(s)
+    template = tr.init(jax.random.PRNGKey(1))
+    restored, _ = Checkpointer(tmp_path / "ckpt", keep=1, include_buffer=True).restore(template)
+    resumed, m_resumed = tr.train_chunk(restored)
+    for k in m_straight:
+        np.testing.assert_array_equal(m_straight[k], m_resumed[k], err_msg=k)
+    for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    ev = tr.evaluate(resumed, jax.random.PRNGKey(2))
+    assert np.isfinite(float(ev["eval/return_mean"]))
+
+
+def test_env_kwargs_reach_the_task_and_are_checked():
+    c = tiny_config("sac")
+    c.env.kwargs.ctrl_cost = 0.5
+    validate(c)
+    assert env_kwargs(c) == {"ctrl_cost": 0.5}
+    assert make_env(c.env.name, **env_kwargs(c)).ctrl_cost == 0.5
+    c.env.kwargs.ctrl_costt = 0.5
+    with pytest.raises(ConfigError, match="did you mean 'ctrl_cost'"):
+        validate(c)
+
+
+def test_gymnasium_options_follow_the_constructor_chain():
+    from mjxrsm.envs.gymnasium_mjx import task_class
+
+    options = constructor_options(task_class("HalfCheetah-v5"))
+    for k in ("ctrl_cost_weight", "reset_noise_scale",
+              "exclude_current_positions_from_observation", "max_episode_steps"):
+        assert k in options
+    assert options["ctrl_cost_weight"] == 0.1
+    check_env_kwargs("Hopper-v5", {"ctrl_cost_weight": 0.2, "healthy_z_range": (0.5, 2.0)})
+    with pytest.raises(ValueError, match="reset_noise_scale"):
+        check_env_kwargs("Hopper-v5", {"reset_noise": 0.1})
+
+
+def test_misspelt_config_key_is_rejected():
+    c = tiny_config("dpmd")
+    c.algo.no_such_key = 1  # what the CLI lets through (it must accept env.kwargs.*)
+    with pytest.raises(ConfigError, match="algo.no_such_key"):
+        validate(c)
