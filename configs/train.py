@@ -72,6 +72,7 @@ def base_config() -> ConfigDict:
     c.checkpoint_buffer = True  # include the replay buffer (exact resume; large on disk)
     c.keep_checkpoints = 2
     c.tensorboard = True
+    c.wandb = False  # also log to Weights & Biases (optional extra: pip install -e ".[wandb]")
     return c
 
 

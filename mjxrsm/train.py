@@ -23,7 +23,9 @@ from ml_collections import ConfigDict
 
 from mjxrsm.checkpoint import Checkpointer
 from mjxrsm.config_check import validate
-from mjxrsm.reporting import Reporter
+from mjxrsm.quiet import quiet_third_party
+from mjxrsm.reporting import Reporter, start_line
+from mjxrsm.wandb_log import WandbSink
 
 
 class TrainingDivergedError(RuntimeError):
@@ -66,16 +68,19 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     `max_chunks` stops early after that many training chunks (tests, quick looks); the run can
     be continued later with `resume=True`.
     """
+    quiet_third_party()  # before anything imports MJX or Brax
     validate(config)
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
     workdir = Path(workdir)
     _prepare_workdir(workdir, config, resume)
+    print(start_line(config, workdir), file=stream, flush=True)
 
     from mjxrsm.trainer import make_trainer  # heavy imports after validation
 
     trainer = make_trainer(config)
     ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer)
-    reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream)
+    sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
+    reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
     warmup_steps = trainer.warmup_iters * config.num_envs
     chunk_steps = trainer.env_steps_per_chunk
 

@@ -3,7 +3,9 @@
 Sources, tried in this order:
 - toy tasks (`toy.TASKS`): pure JAX, for tests and smoke runs;
 - Brax MJX tasks (`brax_mjx.TASKS`), e.g. 'humanoid';
-- Gymnasium-faithful MJX tasks (`gymnasium_mjx.TASKS`), e.g. 'Humanoid-v5'.
+- Gymnasium-faithful MJX tasks (`gymnasium_mjx.TASKS`), e.g. 'Humanoid-v5';
+- MuJoCo Playground's DM Control Suite tasks (`playground.TASKS`), e.g. 'CheetahRun', when the
+  `playground` package is installed (its robot tasks are `playground.UNAVAILABLE`, with why).
 
 Importing this package stays cheap: Brax, MuJoCo and the Gymnasium module are imported only when
 a task from them is built (or, for the Gymnasium module, when its names are listed).
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import warnings
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from mjxrsm.envs import brax_mjx, toy
+from mjxrsm.envs import brax_mjx, playground, toy
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.wrappers import wrap_for_training
 
@@ -45,9 +48,14 @@ def _gymnasium_tasks() -> tuple[str, ...]:
     return tuple(module.TASKS) if module is not None else ()
 
 
+def _playground_tasks() -> tuple[str, ...]:
+    """Playground's tasks if it is installed (found without importing it: that takes seconds)."""
+    return playground.TASKS if importlib.util.find_spec("mujoco_playground") else ()
+
+
 def available_envs() -> list[str]:
-    """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium)."""
-    return [*toy.TASKS, *brax_mjx.TASKS, *_gymnasium_tasks()]
+    """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium, Playground)."""
+    return [*toy.TASKS, *brax_mjx.TASKS, *_gymnasium_tasks(), *_playground_tasks()]
 
 
 def make_env(name: str, **kwargs: Any) -> Env:
@@ -62,6 +70,8 @@ def make_env(name: str, **kwargs: Any) -> Env:
     module = _gymnasium_module()
     if module is not None and name in module.TASKS:
         return module.make(name, **kwargs)
+    if name in _playground_tasks() or name in playground.UNAVAILABLE:
+        return playground.make(name, **kwargs)
     check_env_name(name)
     raise AssertionError(f"{name!r} is listed but has no builder")  # pragma: no cover
 
@@ -78,6 +88,8 @@ def check_env_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
         check_options(name, toy.task_class(name), kwargs)
     elif name in brax_mjx.TASKS:  # name and backend are set by the adapter
         check_options(name, brax_mjx.task_class(name), kwargs, reserved=("sys", "backend"))
+    elif name in playground.TASKS:  # Playground config overrides: checked by Playground itself
+        return
     else:
         check_options(name, _gymnasium_module().task_class(name), kwargs)
 
@@ -88,6 +100,8 @@ def check_env_name(name: str) -> None:
     choices = available_envs()
     if name in choices:
         return
+    if name in playground.UNAVAILABLE:
+        raise ValueError(f"{name!r} is unavailable: {playground.UNAVAILABLE[name]}")
     by_lower = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
     hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
