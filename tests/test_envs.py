@@ -319,7 +319,7 @@ def test_gymnasium_tasks_dispatch_lazily(monkeypatch):
     fake.TASKS = ("Fake-v5",)
     fake.make = lambda name, **kw: made.append((name, kw)) or "env"
     monkeypatch.setitem(sys.modules, GYM_MODULE, fake)
-    assert envs.available_envs()[-1] == "Fake-v5"
+    assert "Fake-v5" in envs.available_envs()  # (Playground's tasks, if installed, follow)
     assert make_env("Fake-v5", episode_length=3) == "env"
     assert made == [("Fake-v5", {"episode_length": 3})]
     with pytest.raises(ValueError, match="Did you mean 'Fake-v5'"):
