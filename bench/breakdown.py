@@ -5,19 +5,21 @@ Why: the full update is one fused XLA program, so a profile of it says little ab
 depends on the previous iteration (so XLA can neither hoist nor drop the work), on random data
 of the real shapes (the cost of these networks does not depend on the values).
 
-Diffusion agents (DPMD, SDAC):
-  td_sampling    best-of-N reverse diffusion for the TD target: B*N chains of T denoiser calls,
-                 then min-Q over the B*N candidates
-  critic_step    target Q of (s', a'), TD loss, gradient and Adam step
-  policy_step    the algorithm's own policy step (library code, forced to run): DPMD's weighted
-                 DSM; SDAC's proposal best-of-N + K reverse candidates + B*K critic evaluations
-  sdac_candidate_q  (SDAC only) the B*K candidate critic evaluations alone
-  act            acting for `num_envs` states (best-of-N + exploration), once per vector step
-  update         the complete `agent.update` (policy step every `policy_delay` updates)
-SAC: next_action_sampling, critic_step, actor_step, act, update.
+The parts are the agent's own (`Agent.parts`: the library functions `update` composes, forced to
+run), so this times the code that trains, never a copy. Every agent has
+  td_sampling       the next action for the TD target (diffusion: B*N reverse chains of T
+                    denoiser calls + min-Q over the B*N candidates; SAC: one Gaussian sample)
+  critic_step       target Q of (s', a'), TD loss, gradient and Adam step
+  policy_step       the algorithm's policy step (DPMD's weighted DSM; SDAC's proposal best-of-N
+                    + K reverse candidates + B*K critic evaluations; SAC's reparameterised step)
+  temperature_step  the alpha step
+plus its own extras (SDAC: candidate_q, the B*K candidate critic evaluations alone), and
+  act               acting for `num_envs` states (with exploration), once per vector step
+  update            the complete `agent.update` (policy step every `policy_delay` updates)
 
-`amortised_sum` = sampling + critic + policy_step / policy_delay; `update - amortised_sum` is
-what the parts leave out (targets, temperature, DPMD's second critic Adam step, glue).
+`amortised_sum` = td_sampling + critic_step + policy_step / policy_delay; `update -
+amortised_sum` is what those leave out (targets, temperature, DPMD's second critic Adam step,
+glue).
 """
 
 from __future__ import annotations
@@ -94,155 +96,41 @@ def update_rate(agent, state, obs_size: int, act_size: int, batch_size: int, rep
             "reps_per_call": reps, "calls": len(times), **comp}
 
 
-def diffusion_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs: int,
-                        reps: int, timing: Timing) -> dict[str, dict]:
-    from mjxrsm.agents import dpmd, make_agent, sdac
-    from mjxrsm.agents.base import adam_step, critic_loss_fn, td_target
-    from mjxrsm.agents.diffusion_agent import StepContext, make_diffusion_policy, make_optimizers
+def parts_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs: int, reps: int,
+                    timing: Timing) -> dict[str, dict]:
+    """Every part in `Agent.parts` for the algorithm named by `cfg.name` (ms per call), then
+    acting and the whole update."""
+    from mjxrsm.agents import make_agent
 
-    pol = make_diffusion_policy(cfg, obs_size, act_size)
-    opts = make_optimizers(cfg)
     agent = make_agent(cfg, obs_size, act_size)
     state = jax.jit(agent.init)(jax.random.PRNGKey(0))
     batch = random_batch(jax.random.PRNGKey(1), (cfg.batch_size,), obs_size, act_size)
-    n = cfg.num_particles
-    a_next = jax.jit(lambda st, k: pol.best_of_n(st.policy, st.critic, batch.next_obs, k, n))(
-        state, jax.random.PRNGKey(2))
-    consts = {"state": state, "batch": batch, "a_next": a_next}
     out: dict[str, dict] = {}
+    for i, (name, part) in enumerate(agent.parts.items()):
 
-    def sampling(c, carry):
-        key, acc = carry
-        key, k = jax.random.split(key)
-        st = c["state"]
-        a = pol.best_of_n(st.policy, st.critic, c["batch"].next_obs, k, n)
-        return key, acc + _checksum(a)
-
-    out["td_sampling"] = time_scanned(sampling, consts, (jax.random.PRNGKey(3), jnp.zeros(())),
-                                      reps, timing)
-    # Matmul work of best-of-N: B*N rows through T denoiser calls and the critic ensemble. The
-    # achieved rate against the device's peak says how much a faster kernel could still give
-    # (activations, e.g. mish's exp, come on top and are not counted).
-    flop = 2.0 * cfg.batch_size * n * (cfg.diffusion_steps * dense_macs(state.policy)
-                                       + dense_macs(state.critic))
-    out["td_sampling"].update(
-        gflop=flop / 1e9, matmul_gflop_per_s=flop / 1e9 / (out["td_sampling"]["ms"] / 1e3))
-
-    def critic_step(c, carry):
-        critic, opt = carry
-        b = c["batch"]
-        next_v = pol.q_min(c["state"].target_critic, b.next_obs, c["a_next"])
-        y = td_target(b.reward, b.done, next_v, cfg.gamma, cfg.reward_scale)
-        grads = jax.grad(
-            lambda p: critic_loss_fn(pol.critic_net.apply, p, b.obs, b.action, y)[0]
-        )(critic)
-        return adam_step(opts.critic, grads, opt, critic)
-
-    out["critic_step"] = time_scanned(critic_step, consts, (state.critic, state.critic_opt),
-                                      reps, timing)
-
-    factory = {"dpmd": dpmd.make_policy_step, "sdac": sdac.make_policy_step}[cfg.name]
-    policy_step = factory(cfg, pol, opts, act_size)
-
-    def pol_step(c, carry):
-        st, key = carry
-        key, k = jax.random.split(key)
-        ctx = StepContext(jnp.exp(st.log_alpha), c["a_next"], st.critic, st.critic)
-        policy, policy_opt, q_stats, _ = policy_step(st, c["batch"], ctx, jnp.bool_(True), k)
-        return st.replace(policy=policy, policy_opt=policy_opt, q_stats=q_stats), key
-
-    out["policy_step"] = time_scanned(pol_step, consts, (state, jax.random.PRNGKey(4)), reps,
-                                      timing)
-
-    if cfg.name == "sdac":
-        k_cand = cfg.num_candidates
-
-        def cand_q(c, carry):
-            key, acc = carry
+        def body(b, carry, part=part):
+            st, key, acc = carry
             key, k = jax.random.split(key)
-            obs_rep = jnp.repeat(c["batch"].obs, k_cand, axis=0)
-            acts = jax.random.uniform(k, (obs_rep.shape[0], act_size), minval=-1, maxval=1)
-            return key, acc + _checksum(pol.q_min(c["state"].critic, obs_rep, acts))
+            st, result = part(st, b, k)
+            return st, key, acc + sum(_checksum(x) for x in jax.tree.leaves(result))
 
-        out["sdac_candidate_q"] = time_scanned(
-            cand_q, consts, (jax.random.PRNGKey(5), jnp.zeros(())), reps, timing)
-
+        carry = (state, jax.random.PRNGKey(3 + i), jnp.zeros(()))
+        out[name] = time_scanned(body, batch, carry, reps, timing)
+    if "diffusion_steps" in cfg:
+        # Matmul work of best-of-N: B*N rows through T denoiser calls and the critic ensemble.
+        # The achieved rate against the device's peak says how much a faster kernel could still
+        # give (activations, e.g. mish's exp, come on top and are not counted).
+        n = cfg.num_particles
+        flop = 2.0 * cfg.batch_size * n * (cfg.diffusion_steps * dense_macs(state.policy)
+                                           + dense_macs(state.critic))
+        out["td_sampling"].update(
+            gflop=flop / 1e9, matmul_gflop_per_s=flop / 1e9 / (out["td_sampling"]["ms"] / 1e3))
     out.update(_act_and_update(agent, state, obs_size, act_size, cfg.batch_size, num_envs, reps,
                                timing))
     delay = cfg.policy_delay
     amortised = (out["td_sampling"]["ms"] + out["critic_step"]["ms"]
                  + out["policy_step"]["ms"] / delay)
     out["amortised_sum"] = {"ms": amortised, "policy_delay": delay}
-    return out
-
-
-def sac_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs: int, reps: int,
-                  timing: Timing) -> dict[str, dict]:
-    import optax
-
-    from mjxrsm.agents import make_agent
-    from mjxrsm.agents.base import adam_step, critic_loss_fn, td_target
-    from mjxrsm.networks import CriticEnsemble, GaussianActor, tanh_gaussian_sample
-
-    hidden = tuple(cfg.hidden)
-    actor_net = GaussianActor(act_size, hidden, cfg.activation)
-    critic_net = CriticEnsemble(cfg.num_critics, hidden, cfg.activation)
-    actor_tx, critic_tx = optax.adam(cfg.lr), optax.adam(cfg.critic_lr)
-    agent = make_agent(cfg, obs_size, act_size)
-    state = jax.jit(agent.init)(jax.random.PRNGKey(0))
-    batch = random_batch(jax.random.PRNGKey(1), (cfg.batch_size,), obs_size, act_size)
-
-    def sample(actor, obs, key):
-        return tanh_gaussian_sample(*actor_net.apply(actor, obs), key)
-
-    a_next, logp_next = jax.jit(sample)(state.actor, batch.next_obs, jax.random.PRNGKey(2))
-    consts = {"state": state, "batch": batch, "a_next": a_next, "logp_next": logp_next}
-    out: dict[str, dict] = {}
-
-    def sampling(c, carry):
-        key, acc = carry
-        key, k = jax.random.split(key)
-        a, logp = sample(c["state"].actor, c["batch"].next_obs, k)
-        return key, acc + _checksum(a) + _checksum(logp)
-
-    out["next_action_sampling"] = time_scanned(
-        sampling, consts, (jax.random.PRNGKey(3), jnp.zeros(())), reps, timing)
-
-    def critic_step(c, carry):
-        critic, opt = carry
-        st, b = c["state"], c["batch"]
-        alpha = jnp.exp(st.log_alpha)
-        q_next = critic_net.apply(st.target_critic, b.next_obs, c["a_next"]).min(0)
-        y = td_target(b.reward, b.done, q_next - alpha * c["logp_next"], cfg.gamma,
-                      cfg.reward_scale)
-        grads = jax.grad(
-            lambda p: critic_loss_fn(critic_net.apply, p, b.obs, b.action, y)[0]
-        )(critic)
-        return adam_step(critic_tx, grads, opt, critic)
-
-    out["critic_step"] = time_scanned(critic_step, consts, (state.critic, state.critic_opt),
-                                      reps, timing)
-
-    def actor_step(c, carry):
-        actor, opt, key = carry
-        key, k = jax.random.split(key)
-        st, obs = c["state"], c["batch"].obs
-        alpha = jnp.exp(st.log_alpha)
-
-        def loss(p):
-            a, logp = sample(p, obs, k)
-            return jnp.mean(alpha * logp - critic_net.apply(st.critic, obs, a).min(0))
-
-        actor, opt = adam_step(actor_tx, jax.grad(loss)(actor), opt, actor)
-        return actor, opt, key
-
-    out["actor_step"] = time_scanned(
-        actor_step, consts, (state.actor, state.actor_opt, jax.random.PRNGKey(4)), reps, timing)
-    out.update(_act_and_update(agent, state, obs_size, act_size, cfg.batch_size, num_envs, reps,
-                               timing))
-    amortised = (out["next_action_sampling"]["ms"] + out["critic_step"]["ms"]
-                 + out["actor_step"]["ms"])
-    out["amortised_sum"] = {"ms": amortised, "policy_delay": cfg.policy_delay}
     return out
 
 
@@ -265,6 +153,4 @@ def _act_and_update(agent, state, obs_size: int, act_size: int, batch_size: int,
 def breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs: int, reps: int,
               timing: Timing) -> dict[str, dict]:
     """All parts for the algorithm named by `cfg.name` (times in ms per call)."""
-    if cfg.name == "sac":
-        return sac_breakdown(cfg, obs_size, act_size, num_envs, reps, timing)
-    return diffusion_breakdown(cfg, obs_size, act_size, num_envs, reps, timing)
+    return parts_breakdown(cfg, obs_size, act_size, num_envs, reps, timing)

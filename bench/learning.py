@@ -44,10 +44,11 @@ from bench.common import (
     worker_main,
     write_json,
 )
+from bench.report import algo_color
+from mjxrsm.algorithms import algorithm_names
 
 MODULE = "bench.learning"
-ALGOS = ("dpmd", "sdac", "sac")
-COLORS = {"dpmd": "C0", "sdac": "C1", "sac": "C2"}  # the same in every plot
+ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,7 +344,7 @@ def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
         x = [p["env_steps"] for p in a["curve"]]
         m = [p["mean"] for p in a["curve"]]
         se = [0.0 if math.isnan(p["se"]) else p["se"] for p in a["curve"]]
-        color = COLORS.get(a["algo"])
+        color = algo_color(a["algo"])  # the same in every plot
         ax.plot(x, m, marker="o", ms=3, color=color, label=f"{a['algo']} (n={len(a['seeds'])})")
         ax.fill_between(x, [u - s for u, s in zip(m, se, strict=True)],
                         [u + s for u, s in zip(m, se, strict=True)], color=color, alpha=0.2,

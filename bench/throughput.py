@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import tempfile
 import time
@@ -40,29 +39,35 @@ from typing import Any
 from bench.common import (
     RESULTS,
     Timing,
-    apply_overrides,
-    config_to_dict,
     device_slug,
-    fmt,
     log,
-    md_table,
     parse_assignments,
     parse_sweeps,
-    process_usage,
     provenance,
     run_worker,
     today,
     worker_main,
     write_json,
 )
+from bench.measure import (
+    OFFICIAL_ENV,
+    build_config,
+    worker_breakdown,
+    worker_official,
+    worker_trainer,
+)
+from bench.throughput_report import (
+    OFFICIAL_UPDATES_PER_S,
+    REQUIRED_SPEEDUP,
+    add_ratios,
+    markdown,
+    plot,
+)
+from bench.yardsticks import worker_brax_sac, worker_physics
+from mjxrsm.algorithms import algorithm_names
 
 MODULE = "bench.throughput"
-ALGOS = ("dpmd", "sdac", "sac")
-# The official implementation on a 2-core CPU machine of this kind, at its own settings
-# (HalfCheetah, batch 256, 32 particles, 20 diffusion steps, UTD 0.2, 5 CPU envs): updates/s.
-OFFICIAL_ENV = "halfcheetah"
-OFFICIAL_UPDATES_PER_S = {"dpmd": 1.88, "sdac": 0.75, "sac": 58.8}
-REQUIRED_SPEEDUP = {"dpmd": 3.0, "sdac": 10.0}  # at identical math and settings, on that CPU
+ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
 # Compile times are figures here: a persistent compilation cache set by the user must not apply.
 NO_COMPILE_CACHE = {"JAX_COMPILATION_CACHE_DIR": None}
 SKIPPABLE = ("official", "breakdown", "physics", "brax", "sweeps", "grid")
@@ -136,256 +141,10 @@ QUICK_PROFILE = Profile(
 # ============================================================================= workers
 
 
-def build_config(env: str, algo: str, preset: str, overrides: dict[str, Any]):
-    """get_config('ENV,ALGO,PRESET') + overrides (keys the algorithm lacks are skipped)."""
-    from configs.train import get_config
-
-    config = get_config(f"{env},{algo},{preset}")
-    applied = apply_overrides(config, overrides)
-    config.tensorboard = False
-    return config, applied
-
-
-def _schedule_aligned(config, chunk_iters: int) -> int:
-    """Round the chunk length up to whole UTD periods, so every chunk does the same updates."""
-    from mjxrsm.trainer import UpdateSchedule
-
-    every = UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs).every
-    return max(every, -(-chunk_iters // every) * every)
-
-
-def measure_trainer(config, chunk_iters: int, timing: Timing) -> dict[str, Any]:
-    """Steady-state env-steps/s and updates/s of the fused `train_chunk` for `config`."""
-    import jax
-
-    from bench.breakdown import random_batch
-    from bench.common import compile_timed, per_call, time_steady
-    from mjxrsm import replay
-    from mjxrsm.config_check import validate
-    from mjxrsm.trainer import make_trainer
-
-    chunk_iters = _schedule_aligned(config, chunk_iters)
-    config.log_every = config.num_envs * chunk_iters
-    validate(config)
-    t0 = time.perf_counter()
-    trainer = make_trainer(config)
-    build_s = time.perf_counter() - t0
-    key = jax.random.PRNGKey(config.seed)
-    init, init_compile = compile_timed(trainer.init, key)
-    state = init(key)
-
-    n_fill = min(config.replay_capacity, max(config.algo.batch_size, 1024))
-    obs_size, act_size = trainer.env.observation_size, trainer.env.action_size
-
-    def fill(s):
-        data = random_batch(jax.random.PRNGKey(1), (n_fill,), obs_size, act_size)
-        return s.replace(buffer=replay.insert(s.buffer, data))
-
-    state = jax.jit(fill, donate_argnums=0)(state)
-    chunk, chunk_compile = compile_timed(trainer.train_chunk, state)
-    state, _ = chunk(state)  # first run: pages memory in, not timed
-    jax.block_until_ready(state)
-    u0, e0 = int(state.updates), int(state.env_steps)
-    state, times = time_steady(lambda s: chunk(s)[0], state, timing)
-    calls = len(times)
-    updates, steps = (int(state.updates) - u0) / calls, (int(state.env_steps) - e0) / calls
-    t = per_call(times)
-    return {
-        "env_steps_per_s": steps / t,
-        "updates_per_s": updates / t,
-        "mean_env_steps_per_s": steps * calls / sum(times),
-        "chunk_s": times,
-        "chunk_iters": chunk_iters,
-        "env_steps_per_chunk": chunk_iters * config.num_envs,
-        "updates_per_chunk": updates,
-        "schedule": dataclasses.asdict(trainer.schedule),
-        "compile": {"build_s": build_s, "init": init_compile, "train_chunk": chunk_compile,
-                    "total_s": build_s + sum(init_compile.values())
-                    + sum(chunk_compile.values())},
-        "obs_size": obs_size,
-        "action_size": act_size,
-    }
-
-
 def worker_info(spec: dict) -> dict:
     from bench.common import device_info
 
     return {"device": device_info()}
-
-
-def worker_trainer(spec: dict) -> dict:
-    config, applied = build_config(spec["env"], spec["algo"], spec["preset"], spec["overrides"])
-    out = measure_trainer(config, spec["chunk_iters"], Timing(**spec["timing"]))
-    out.update(process_usage())  # before any breakdown, so the peaks are the trainer's
-    out["config"] = config_to_dict(config)
-    out["applied_overrides"] = applied
-    return out
-
-
-def worker_official(spec: dict) -> dict:
-    """Full train loop + `agent.update` alone + breakdown at the official settings."""
-    from bench.breakdown import breakdown
-
-    config, applied = build_config(OFFICIAL_ENV, spec["algo"], "paper", spec["overrides"])
-    loop = measure_trainer(config, spec["chunk_iters"], Timing(**spec["timing"]))
-    loop.update(process_usage())
-    parts = breakdown(config.algo, loop["obs_size"], loop["action_size"], config.num_envs,
-                      spec["reps"], Timing(**spec["breakdown_timing"]))
-    return {"loop": loop, "breakdown": parts, "config": config_to_dict(config),
-            "applied_overrides": applied}
-
-
-def worker_breakdown(spec: dict) -> dict:
-    from bench.breakdown import breakdown
-    from mjxrsm.envs import make_env
-
-    config, applied = build_config(spec["env"], spec["algo"], spec["preset"], spec["overrides"])
-    env = make_env(config.env.name)
-    parts = breakdown(config.algo, env.observation_size, env.action_size, config.num_envs,
-                      spec["reps"], Timing(**spec["timing"]))
-    return {"breakdown": parts, "config": config_to_dict(config), "applied_overrides": applied}
-
-
-def worker_physics(spec: dict) -> dict:
-    """The physics limit: env steps only (random actions), wrapped as in training and raw."""
-    import jax
-
-    from bench.common import compile_timed, per_call, time_steady
-    from mjxrsm.envs import make_env, wrap_for_training
-
-    n, iters, timing = spec["num_envs"], spec["chunk_iters"], Timing(**spec["timing"])
-    raw = make_env(spec["env"])
-    out: dict[str, Any] = {}
-    envs = {"wrapped": wrap_for_training(raw, spec["episode_length"] or None)}  # 0: task's own
-    if spec.get("raw"):
-        envs["raw"] = raw
-    for label, env in envs.items():
-        act_size = env.action_size
-
-        def rollout(carry, env=env, act_size=act_size):
-            def body(c, _):
-                s, k = c
-                k, ka = jax.random.split(k)
-                a = jax.random.uniform(ka, (n, act_size), minval=-1.0, maxval=1.0)
-                return (jax.vmap(env.step)(s, a), k), None
-
-            return jax.lax.scan(body, carry, None, length=iters)[0]
-
-        keys = jax.random.split(jax.random.PRNGKey(0), n)
-        reset, reset_compile = compile_timed(jax.jit(jax.vmap(env.reset)), keys)
-        carry = (reset(keys), jax.random.PRNGKey(1))
-        step, step_compile = compile_timed(jax.jit(rollout, donate_argnums=0), carry)
-        carry = step(carry)
-        jax.block_until_ready(carry)
-        _, times = time_steady(step, carry, timing)
-        out[label] = {"env_steps_per_s": n * iters / per_call(times), "chunk_s": times,
-                      "compile": {"reset": reset_compile, "rollout": step_compile}}
-    out["chunk_iters"] = iters
-    return out
-
-
-def _patch_brax_for_installed_jax() -> list[str]:
-    """Brax 0.14.2's SAC calls `jax.device_put_replicated`, which this JAX removed; give it the
-    documented single-device equivalent (stack along a new leading device axis)."""
-    import jax
-    import jax.numpy as jnp
-
-    patched = []
-    try:
-        jax.device_put_replicated  # noqa: B018 - attribute probe
-    except AttributeError:
-        def device_put_replicated(x, devices):
-            return jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * len(devices)), x)
-
-        jax.device_put_replicated = device_put_replicated
-        patched.append("jax.device_put_replicated shim (stack over devices)")
-    return patched
-
-
-class _NoEvaluator:
-    """Stands in for Brax's Evaluator: its rollouts lie outside the timed training epochs and
-    would only add compile time (and its reset compile) to the benchmark."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def run_evaluation(self, policy_params, training_metrics, aggregate_episodes=True):
-        return dict(training_metrics)
-
-
-def worker_brax_sac(spec: dict) -> dict:
-    """Brax's own SAC trainer configured like our SAC cell; steady state = epochs after the
-    first (which includes compilation), timed by Brax itself (`training/sps`)."""
-    import functools
-
-    from bench.common import per_call
-
-    patched = _patch_brax_for_installed_jax()
-    from brax import envs as brax_envs
-    from brax.training import acting
-    from brax.training.agents.sac import networks as sac_networks
-    from brax.training.agents.sac import train as sac_train
-
-    from mjxrsm.envs import make_env
-    from mjxrsm.trainer import UpdateSchedule
-
-    acting.Evaluator = _NoEvaluator
-    patched.append("brax.training.acting.Evaluator -> no-op (evaluation is not timed)")
-    config, applied = build_config(spec["env"], "sac", spec["preset"], spec["overrides"])
-    n, batch = config.num_envs, config.algo.batch_size
-    sched = UpdateSchedule.from_ratio(config.utd_ratio, n)
-    grad_updates = sched.per_iter if sched.every == 1 else 1
-    iters, epochs = spec["chunk_iters"], spec["epochs"]
-    min_replay = max(batch, n)
-    prefill = -(-min_replay // n) * n
-    hidden = tuple(config.algo.hidden)
-    kwargs = {
-        "num_timesteps": prefill + epochs * iters * n,
-        "episode_length": config.env.episode_length or make_env(spec["env"]).episode_length,
-        "num_envs": n,
-        "num_eval_envs": 1,
-        "learning_rate": config.algo.lr,
-        "discounting": config.algo.gamma,
-        "seed": 0,
-        "batch_size": batch,
-        "num_evals": epochs + 1,
-        "reward_scaling": config.algo.reward_scale,
-        "tau": config.algo.tau,
-        "min_replay_size": min_replay,
-        "max_replay_size": config.replay_capacity,
-        "grad_updates_per_step": grad_updates,
-        "max_devices_per_host": 1,
-    }
-    marks: list[tuple[float, int, float]] = []
-
-    def progress(step, metrics):
-        marks.append((time.perf_counter(), int(step), float(metrics.get("training/sps", math.nan))))
-
-    t0 = time.perf_counter()
-    sac_train.train(
-        environment=brax_envs.get_environment(spec["env"], backend="mjx"),
-        network_factory=functools.partial(sac_networks.make_sac_networks,
-                                          hidden_layer_sizes=hidden),
-        progress_fn=progress, **kwargs,
-    )
-    wall = time.perf_counter() - t0
-    sps = [m[2] for m in marks[1:]]  # marks[0] is the (skipped) initial evaluation
-    epoch_steps = iters * n
-    env_sps = epoch_steps / per_call([epoch_steps / s for s in sps[1:]])
-    return {
-        "env_steps_per_s": env_sps,
-        "updates_per_s": env_sps / n * grad_updates,
-        "epoch_sps": sps,
-        "compile_s_est": epoch_steps / sps[0] - epoch_steps / env_sps,
-        "wall_s": wall,
-        "updates_per_vector_step": grad_updates,
-        "updates_matched": sched.every == 1,
-        "settings": {**kwargs, "hidden_layer_sizes": hidden, "activation": "relu (brax default)",
-                     "alpha_lr": 3e-4, "policy_and_q_lr": config.algo.lr,
-                     "steps_per_epoch": iters},
-        "patches": patched,
-        "applied_overrides": applied,
-    }
 
 
 HANDLERS = {
@@ -682,191 +441,6 @@ def _headline(res: dict) -> str:
 
 
 # ============================================================================= reporting
-
-
-def add_ratios(results: dict) -> None:
-    """Ratios of every grid/sweep cell to the yardsticks at the same (env, num_envs), and of the
-    official-settings figures to the official implementation."""
-    yard = {(y["kind"], y["env"], y["num_envs"]): y for y in results["yardsticks"]
-            if "error" not in y}
-    for cell in results["cells"] + results["sweep_cells"]:
-        if "error" in cell:
-            continue
-        phys = yard.get(("physics", cell["env"], cell["num_envs"]))
-        brax = yard.get(("brax_sac", cell["env"], cell["num_envs"]))
-        cell["ratios"] = {
-            "vs_physics_env_steps": phys and cell["env_steps_per_s"]
-            / phys["wrapped"]["env_steps_per_s"],
-            "vs_brax_sac_env_steps": brax and cell["env_steps_per_s"] / brax["env_steps_per_s"],
-            "vs_brax_sac_updates": brax and cell["updates_per_s"] / brax["updates_per_s"],
-        }
-    for off in results["official"]:
-        if "error" in off:
-            continue
-        ref = OFFICIAL_UPDATES_PER_S[off["algo"]]
-        need = REQUIRED_SPEEDUP.get(off["algo"])
-        loop = off["loop"]["updates_per_s"] / ref
-        alone = off["breakdown"]["update"]["updates_per_s"] / ref
-        official = not off.get("applied_overrides")  # --quick shrinks the math: no verdict
-        off["ratios"] = {"official_settings": official, "loop_vs_official": loop,
-                         "update_alone_vs_official": alone, "required": need,
-                         "meets_required_loop": None if need is None or not official
-                         else loop >= need}
-
-
-def markdown(results: dict) -> str:
-    dev = (results.get("hardware") or {}).get("device") or {}
-    hw = results.get("hardware") or {}
-    v = results.get("versions") or {}
-    lines = [
-        f"# Throughput — {dev.get('device_kind', '?')} — {results.get('date', '')[:10]}",
-        "",
-        f"Host: {hw.get('cpu_model')} ({hw.get('cpu_usable')} usable cores, "
-        f"{hw.get('memory_gb')} GB); load average at start {hw.get('load_avg_1_5_15')}. "
-        f"jax {v.get('jax')}, mujoco-mjx {v.get('mujoco-mjx')}, brax {v.get('brax')}; "
-        f"commit {str((results.get('git') or {}).get('commit'))[:10]}"
-        f"{' (dirty)' if (results.get('git') or {}).get('dirty') else ''}.",
-    ]
-    if results.get("quick"):
-        lines += ["", "**--quick smoke run: tiny settings, not a benchmark.**"]
-    if results["official"]:
-        lines += ["", f"## Official settings ({OFFICIAL_ENV}, paper preset: 5 envs, batch 256, "
-                      "32 particles, 20 steps, UTD 0.2)", "",
-                  "Updates/s of the full train loop (5 envs stepped + acted + updated, as the "
-                  "official figure) and of `agent.update` alone; ratios to the official "
-                  "implementation on a 2-core CPU.", ""]
-        rows = []
-        for off in results["official"]:
-            if "error" in off:
-                rows.append([off["algo"], off["error"][:60], "-", "-", "-", "-", "-"])
-                continue
-            r = off["ratios"]
-            need = r["required"]
-            if not r["official_settings"]:
-                verdict = "n/a: not the official settings"
-            elif need is None:
-                verdict = "-"
-            else:
-                verdict = f"{'meets' if r['meets_required_loop'] else 'misses'} {need:g}x"
-
-            rows.append([off["algo"], off["loop"]["updates_per_s"],
-                         off["breakdown"]["update"]["updates_per_s"],
-                         OFFICIAL_UPDATES_PER_S[off["algo"]], f"{fmt(r['loop_vs_official'])}x",
-                         f"{fmt(r['update_alone_vs_official'])}x", verdict])
-        lines.append(md_table(["algo", "loop updates/s", "update alone /s", "official /s",
-                               "loop ratio", "alone ratio", "target"], rows))
-    if results["cells"]:
-        lines += ["", f"## Grid ({results['profile']['preset']} preset)", "",
-                  "Steady state after compilation. `% physics` = env-steps/s over the physics "
-                  "limit (wrapped env, random actions, no learning) at the same env and num_envs; "
-                  "`x Brax SAC` = ours over Brax's SAC trainer (same num_envs, batch, updates "
-                  "per vector step, widths). Peak host memory is the worker process's max RSS.",
-                  ""]
-        lines.append(_cells_table(results["cells"]))
-    if results["yardsticks"]:
-        lines += ["", "## Yardsticks", ""]
-        rows = []
-        for y in results["yardsticks"]:
-            if "error" in y:
-                rows.append([y["kind"], y["env"], y["num_envs"], y["error"][:60], "-", "-"])
-            elif y["kind"] == "physics":
-                raw = y.get("raw", {}).get("env_steps_per_s")
-                rows.append(["physics limit", y["env"], y["num_envs"],
-                             y["wrapped"]["env_steps_per_s"],
-                             "" if raw is None else f"raw env (no wrapper): {fmt(raw)}",
-                             y["wrapped"]["compile"]["rollout"]["compile_s"]])
-            else:
-                rows.append(["brax SAC", y["env"], y["num_envs"], y["env_steps_per_s"],
-                             f"{fmt(y['updates_per_s'])} updates/s"
-                             + ("" if y["updates_matched"] else " (UTD not matched)"),
-                             y["compile_s_est"]])
-        lines.append(md_table(["yardstick", "env", "num_envs", "env-steps/s", "other",
-                               "compile s"], rows))
-    if results["sweep_cells"]:
-        lines += ["", "## Knob sweeps (one at a time)", "", _cells_table(results["sweep_cells"])]
-    blocks = [(f"official settings, {o['algo']}", o["breakdown"]) for o in results["official"]
-              if "breakdown" in o]
-    blocks += [(f"{b['env']} {b['preset']} preset, {b['algo']}", b["breakdown"])
-               for b in results["breakdowns"] if "breakdown" in b]
-    if blocks:
-        lines += ["", "## Per-update cost breakdown (ms per call)", "",
-                  "Each part jitted and timed alone. `amortised sum` = sampling + critic + "
-                  "policy/policy_delay; `update` = the whole `agent.update`. The last column is "
-                  "the dense-layer work of the TD target's best-of-N sampling over its time "
-                  "(activations not counted): compare it with the device's peak.", ""]
-        rows = []
-        for name, parts in blocks:
-            cells = ", ".join(f"{k} {fmt(p['ms'])}" for k, p in parts.items()
-                              if k not in ("update", "amortised_sum", "act"))
-            rate = parts.get("td_sampling", {}).get("matmul_gflop_per_s")
-            rows.append([name, cells, parts["amortised_sum"]["ms"], parts["update"]["ms"],
-                         f"{fmt(parts['act']['ms'])} ({parts['act']['num_envs']} envs)", rate])
-        lines.append(md_table(["config", "parts", "amortised sum", "update", "act",
-                               "sampling matmul GFLOP/s"], rows))
-    lines += ["", f"Total benchmark wall time: {fmt(results.get('elapsed_s', 0) / 60)} min.", ""]
-    return "\n".join(lines)
-
-
-def _cells_table(cells: list[dict]) -> str:
-    rows = []
-    for c in cells:
-        knob = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
-                         for k, v in c.get("sweep", {}).items())
-        knob += " (base)" if c.get("is_base") else ""
-        if "error" in c:
-            rows.append([c["algo"], c["env"], c["num_envs"], knob, c["error"][:60]] + ["-"] * 6)
-            continue
-        r = c.get("ratios", {})
-        pct = r.get("vs_physics_env_steps")
-        rows.append([c["algo"], c["env"], c["num_envs"], knob, c["env_steps_per_s"],
-                     c["updates_per_s"], c["compile"]["total_s"],
-                     None if pct is None else f"{100 * pct:.2g}%",
-                     r.get("vs_brax_sac_env_steps"), c["peak_host_mb"], c["peak_device_mb"]])
-    return md_table(["algo", "env", "num_envs", "knob", "env-steps/s", "updates/s", "compile s",
-                     "% physics", "x Brax SAC", "host MB", "device MB"], rows)
-
-
-def plot(results: dict, path: Path) -> None:
-    """env-steps/s vs num_envs (log-log), one panel per env, one line per algo, with the physics
-    limit and Brax SAC."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cells = [c for c in results["cells"] if "error" not in c]
-    envs = sorted({c["env"] for c in cells})
-    if not envs:
-        return
-    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
-        for algo in ALGOS:
-            pts = sorted((c["num_envs"], c["env_steps_per_s"]) for c in cells
-                         if c["env"] == env and c["algo"] == algo)
-            if pts:
-                ax.plot(*zip(*pts, strict=True), "o-", color=f"C{ALGOS.index(algo)}", label=algo)
-        for kind, style, label in (("physics", "k--", "physics limit"),
-                                   ("brax_sac", "k:", "Brax SAC")):
-            pts = sorted(
-                (y["num_envs"], y["wrapped"]["env_steps_per_s"] if kind == "physics"
-                 else y["env_steps_per_s"])
-                for y in results["yardsticks"]
-                if y["kind"] == kind and y["env"] == env and "error" not in y)
-            if pts:
-                ax.plot(*zip(*pts, strict=True), style, marker="s", ms=3, label=label)
-        ticks = sorted({c["num_envs"] for c in cells if c["env"] == env})
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set(xlabel="num_envs", ylabel="env-steps/s", title=env)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    dev = ((results.get("hardware") or {}).get("device") or {}).get("device_kind", "")
-    fig.suptitle(f"Steady-state throughput ({results['profile']['preset']} preset, {dev})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:

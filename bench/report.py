@@ -1,0 +1,26 @@
+"""Reporting shared by the benchmarks (throughput, learning): one colour per algorithm in every
+plot, and the provenance line every report opens with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mjxrsm.algorithms import algorithm_names
+
+
+def algo_color(algo: str) -> str:
+    """The algorithm's matplotlib colour, the same in every plot (its place in the registry)."""
+    names = algorithm_names()
+    return f"C{names.index(algo)}" if algo in names else "k"
+
+
+def provenance_line(results: dict[str, Any]) -> str:
+    """Host, usable cores, memory, load, versions and commit of a results dict (see
+    bench.common.provenance), as one Markdown sentence."""
+    hw = results.get("hardware") or {}
+    v = results.get("versions") or {}
+    git = results.get("git") or {}
+    return (f"Host: {hw.get('cpu_model')} ({hw.get('cpu_usable')} usable cores, "
+            f"{hw.get('memory_gb')} GB); load average at start {hw.get('load_avg_1_5_15')}. "
+            f"jax {v.get('jax')}, mujoco-mjx {v.get('mujoco-mjx')}, brax {v.get('brax')}; "
+            f"commit {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}.")
