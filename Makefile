@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ENV    ?= inverted_pendulum
 ALGO   ?= dpmd
-PRESET ?= paper
+PRESET ?= auto
 ARGS   ?=
 WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
-.PHONY: install quickstart train eval test test-slow lint bench bench-learning clean
+.PHONY: install quickstart train eval test test-slow lint bench bench-gpu bench-learning clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint:
 
 bench:
 	$(PY) -m bench.throughput $(ARGS)
+
+# The GPU session's one command (~8 min on one H100/H200; results/gpu-<device>-<date>.json).
+bench-gpu:
+	$(PY) -m bench.gpu $(ARGS)
 
 bench-learning:
 	$(PY) -m bench.learning $(ARGS)

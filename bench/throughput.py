@@ -111,7 +111,7 @@ PROFILES = {
     ),
     "gpu": Profile(
         envs=("halfcheetah", "ant", "humanoid"), algos=ALGOS, num_envs=(128, 1024, 8192),
-        preset="fast", chunk_iters=32, timing=Timing(min_time=5.0, min_reps=3, max_reps=100),
+        preset="parallel", chunk_iters=32, timing=Timing(min_time=5.0, min_reps=3, max_reps=100),
         official_chunk_iters=200, official_timing=Timing(min_time=10.0, min_reps=3, max_reps=50),
         breakdown_reps=20, breakdown_timing=Timing(min_time=3.0, min_reps=3, max_reps=50),
         grid_breakdown=True, physics_raw=True, brax_epochs=5,
@@ -172,7 +172,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--envs", help="comma-separated envs (default: profile's)")
     p.add_argument("--algos", help=f"comma-separated subset of {','.join(ALGOS)}")
     p.add_argument("--num-envs", help="comma-separated num_envs values (default: profile's)")
-    p.add_argument("--preset", choices=("paper", "fast", "cpu"),
+    p.add_argument("--preset", choices=("paper", "parallel", "cpu"),
                    help="config preset of the grid cells (default: profile's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for grid, sweeps and yardsticks, e.g. algo.lr=1e-4, "

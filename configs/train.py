@@ -1,8 +1,9 @@
 """The training config: `--config=configs/train.py:ENV,ALGO[,PRESET]`.
 
-ALGO is any registered algorithm (mjxrsm/algorithms.py), PRESET one of `PRESETS` (default
-`paper`, the official settings). A preset is data: the run-level values below plus each
-algorithm's own `PRESETS[preset]` in configs/algos/<algo>.py; adding one is adding entries.
+ALGO is any registered algorithm (mjxrsm/algorithms.py), PRESET one of `PRESETS` or `auto` (the
+default: `parallel` on a GPU/TPU, `cpu` on a CPU; `paper` = the official settings). A preset is
+data: the run-level values below plus each algorithm's own `PRESETS[preset]` in
+configs/algos/<algo>.py; adding one is adding entries.
 Why each value is what it is: docs/PRESETS.md. Every field can be overridden from the CLI:
 --config.algo.lr=1e-4 --config.num_envs=2048 --config.env.kwargs.ctrl_cost_weight=0.2.
 """
@@ -18,14 +19,17 @@ from ml_collections import ConfigDict
 # base config itself.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    "fast": {
+    # Accelerators (docs/PRESETS.md): the CPU-tried parallel recipe (256 envs, batch 1024, UTD 1/64)
+    # with 4x the envs; UTD and batch kept, so 16 updates per vector step.
+    "parallel": {
         "num_envs": 1024,
-        "utd_ratio": 1 / 128,  # 8 updates per vector step
+        "utd_ratio": 1 / 64,  # 16 updates per vector step
         "algo.batch_size": 1024,
-        "start_steps": 1024 * 32,
+        "start_steps": 1024 * 10,
         "log_every": 1024 * 100,
-        "eval_every": 1024 * 500,
-        "checkpoint_every": 1024 * 1000,
+        "eval_every": 1024 * 100,
+        "eval_episodes": 16,
+        "checkpoint_every": 1024 * 500,
     },
     "cpu": {
         "num_envs": 16,
@@ -40,6 +44,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "algo.batch_size": 256,
     },
 }
+AUTO = "auto"  # resolved by the JAX backend: see `resolve_preset`
 
 # Per-env budgets (env steps after warm-up); everything else comes from the preset.
 ENV_BUDGETS = {
@@ -100,16 +105,28 @@ def apply_preset(c: ConfigDict, preset: str) -> None:
     set_values(c.algo, own, f"{c.algo.name} preset {preset!r}")
 
 
+def resolve_preset(preset: str) -> str:
+    """`auto` -> `parallel` on an accelerator, `cpu` on a CPU: `make train ENV=.. ALGO=..` gives a
+    GPU user a thousand envs and a laptop user a run that ends in minutes, not days (`paper` stays
+    one word away for reproducing the paper)."""
+    if preset != AUTO:
+        return preset
+    import jax
+
+    return "cpu" if jax.default_backend() == "cpu" else "parallel"
+
+
 def usage() -> str:
     """The CLI's help for --config, with the valid choices."""
     from mjxrsm.algorithms import algorithm_names
 
     return (f"ENV,ALGO[,PRESET] config; ALGO in {{{', '.join(algorithm_names())}}}, PRESET in "
-            f"{{{', '.join(PRESETS)}}}, ENV: any task (an unknown one lists them).")
+            f"{{{', '.join([AUTO, *PRESETS])}}} (default auto), ENV: any task (an unknown one "
+            "lists them).")
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-    """`arg` = "ENV,ALGO[,PRESET]", e.g. "humanoid,dpmd" or "ant,sdac,fast"."""
+    """`arg` = "ENV,ALGO[,PRESET]", e.g. "humanoid,dpmd" or "ant,sdac,parallel"."""
     from mjxrsm.algorithms import get_algorithm
     from mjxrsm.envs import check_env_name  # light import: no brax/mujoco
 
@@ -117,10 +134,10 @@ def get_config(arg: str | None = None) -> ConfigDict:
     if len(parts) not in (2, 3):
         raise ValueError(f"config arg must be 'ENV,ALGO[,PRESET]', got {arg!r}")
     env, algo = parts[0], parts[1]
-    preset = parts[2] if len(parts) == 3 else "paper"
+    preset = resolve_preset(parts[2] if len(parts) == 3 else AUTO)
     algorithm = get_algorithm(algo)
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+        raise ValueError(f"unknown preset {preset!r}; choose one of {[AUTO, *PRESETS]}")
     check_env_name(env)
     c = base_config()
     c.env.name = env

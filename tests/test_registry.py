@@ -52,12 +52,15 @@ def test_registry_finds_the_algorithms_and_the_cli_offers_them():
 def test_every_preset_applies_to_every_algorithm(algo, preset):
     c = get_config(f"inverted_pendulum,{algo},{preset}")
     assert c.preset == preset and c.algo.name == algo
+    own = algorithms()[algo].preset(preset)
     for key, value in PRESETS[preset].items():
+        if key.startswith("algo.") and key[len("algo."):] in own:
+            continue  # the algorithm's own value wins (e.g. SAC's 2x256 nets in `cpu`)
         node = c
         for part in key.split("."):
             node = node[part]
         assert node == value, key
-    for key, value in algorithms()[algo].preset(preset).items():
+    for key, value in own.items():
         assert c.algo[key] == value, key
     validate(c)
 

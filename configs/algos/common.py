@@ -8,6 +8,7 @@ def diffusion_actor_critic() -> ConfigDict:
     c = ConfigDict()
     # Networks (§4.2)
     c.hidden = (256, 256, 256)
+    c.critic_hidden = ()  # () = `hidden`; the critic is cheap next to the reverse-chain sampler
     c.activation = "mish"
     c.time_dim = 16
     c.num_critics = 2
@@ -59,3 +60,7 @@ DIFFUSION_PRESETS: dict[str, dict] = {
         "double_critic_step": True,  # two critic Adam steps per update, SDAC included
     },
 }
+# The parallel preset keeps the schedule that learns at low update counts (no delays, alpha
+# annealed per 25 updates, two critic steps) with the official 3x256 nets, 16 particles and 10
+# steps (the 8-particle, 5-step sampler lagged far behind on HalfCheetah-v5: docs/LEARNING.md).
+DIFFUSION_PRESETS["parallel"] = {**DIFFUSION_PRESETS["cpu"]}

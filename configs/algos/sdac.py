@@ -14,4 +14,4 @@ def get_config() -> ConfigDict:
     return c
 
 
-PRESETS = {**DIFFUSION_PRESETS, "cpu": {**DIFFUSION_PRESETS["cpu"], "num_candidates": 32}}
+PRESETS = {name: {**values, "num_candidates": 32} for name, values in DIFFUSION_PRESETS.items()}

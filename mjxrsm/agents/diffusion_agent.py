@@ -87,7 +87,8 @@ def make_diffusion_policy(cfg: ConfigDict, obs_size: int, action_size: int) -> D
     hidden = tuple(cfg.hidden)
     return DiffusionPolicy(
         eps_net=NoisePredictor(action_size, obs_size, hidden, cfg.time_dim, cfg.activation),
-        critic_net=CriticEnsemble(cfg.num_critics, hidden, cfg.activation),
+        critic_net=CriticEnsemble(cfg.num_critics, tuple(cfg.critic_hidden) or hidden,
+                                  cfg.activation),
         schedule=diffusion.make_schedule(
             cfg.diffusion_steps, cfg.beta_schedule, cfg.beta_schedule_scale
         ),

@@ -1,0 +1,36 @@
+"""`bench.gpu` (the GPU session's one command) runs its whole plan's code paths on CPU at tiny
+sizes and writes a JSON with every cell measured, so the GPU session does not discover a bug."""
+
+from __future__ import annotations
+
+import json
+
+from bench import gpu
+
+
+def test_tiny_plan_measures_every_cell(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo may write MUJOCO_LOG.TXT into the cwd
+    out = tmp_path / "gpu.json"
+    gpu.main(["--tiny", "--out", str(out)])
+    report = json.loads(out.read_text())
+    cells = report["cells"]
+    assert [c["cell"] for c in cells] == [c.name for c in gpu.TINY]
+    for c in cells:
+        assert "error" not in c, c
+        assert c["env_steps_per_s"] > 0 and c["updates_per_s"] > 0
+        assert c["updates_per_chunk"] > 0
+    paper, parallel = cells[0], cells[1]
+    assert paper["minutes_per_1m_env_steps"] > 0
+    assert parallel["physics"]["env_steps_per_s"] > 0
+    assert parallel["num_envs"] == gpu.TINY[1].num_envs
+    assert report["provenance"]["versions"]["jax"]
+    assert out.with_suffix(".md").read_text().startswith("# GPU benchmark")
+
+
+def test_budget_skips_cells_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "gpu.json"
+    gpu.main(["--tiny", "--budget-s", "0", "--out", str(out)])
+    cells = json.loads(out.read_text())["cells"]
+    assert "error" not in cells[0]  # the first cell always runs
+    assert all("skipped" in c for c in cells[1:])
