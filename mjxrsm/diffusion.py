@@ -1,7 +1,7 @@
 """Discrete-time Gaussian diffusion over actions: schedules, forward noising, DDPM posterior and
 the reverse samplers.
 
-Conventions follow ALGORITHMS.md: `t in {0, ..., T-1}`, `t = 0` is the *least* noisy level,
+Conventions follow docs/ALGORITHMS.md: `t in {0, ..., T-1}`, `t = 0` is the *least* noisy level,
 `alpha_bar[t] = prod_{k<=t} (1 - beta[k])`, forward kernel
 `q(a_t | a_0) = N(sqrt(alpha_bar_t) a_0, (1 - alpha_bar_t) I)`, and the network predicts the noise
 `eps`. Everything is a pure function of a `Schedule` (a pytree of arrays), so it jits, vmaps and
@@ -133,9 +133,10 @@ def sample(
 ) -> jax.Array:
     """Draw `shape = (B, d)` samples by running the reverse chain t = T-1, ..., 0.
 
-    The defaults are the official code's (ALGORITHMS.md §4.1): x_{T-1} ~ init_noise_scale * N(0, I)
-    (0.5, not 1), x_0 predictions clipped to [-1, 1] at every step, DDPM ancestral steps with the
-    posterior variance beta_tilde_t, no noise at t = 0, final sample clipped to [-1, 1].
+    The defaults are the official code's (docs/ALGORITHMS.md §4.1):
+    x_{T-1} ~ init_noise_scale * N(0, I) (0.5, not 1), x_0 predictions clipped to [-1, 1] at every
+    step, DDPM ancestral steps with the posterior variance beta_tilde_t, no noise at t = 0, final
+    sample clipped to [-1, 1].
 
     This sampler is under-dispersed even with a perfect denoiser (§9: sd 0.094 for a target of sd
     0.166 at T=20, scale 0.8), because each step replaces x_0 by E[x_0 | x_t] and drops the term

@@ -1,8 +1,8 @@
 """Flax networks: the noise-prediction policy, a vmapped critic ensemble and SAC's Gaussian policy.
 
-Shapes follow the official code (ALGORITHMS.md §4.2): 3x256 mish MLPs, a 16-dim scaled sinusoidal
-time embedding refined by Linear(32) -> mish -> Linear(16). Flax's default `lecun_normal` init is
-the closest match to Haiku's truncated-normal 1/sqrt(fan_in) init.
+Shapes follow the official code (docs/ALGORITHMS.md §4.2): 3x256 mish MLPs, a 16-dim scaled
+sinusoidal time embedding refined by Linear(32) -> mish -> Linear(16). Flax's default
+`lecun_normal` init is the closest match to Haiku's truncated-normal 1/sqrt(fan_in) init.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def tanh_gaussian_sample(
 
     log pi(a) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2), computed in the numerically
     stable form log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)). (The official SAC omits this
-    correction, ALGORITHMS.md §6.14; we do not.)
+    correction, docs/ALGORITHMS.md §6.14; we do not.)
     """
     std = jnp.exp(log_std)
     z = jax.random.normal(key, mean.shape)

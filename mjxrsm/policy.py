@@ -1,5 +1,5 @@
 """The diffusion policy as an actor: reverse sampling, best-of-N selection by min-Q, exploration
-noise and the Gaussian entropy proxy that tunes the temperature (ALGORITHMS.md §4.3-4.4).
+noise and the Gaussian entropy proxy that tunes the temperature (docs/ALGORITHMS.md §4.3-4.4).
 
 `DiffusionPolicy` bundles the static pieces (network modules, schedule, sampler settings) so that
 the agents pass only parameters and arrays around.

@@ -1,4 +1,4 @@
-"""Reweighted Score Matching: the two policy losses (ALGORITHMS.md §1-3).
+"""Reweighted Score Matching: the two policy losses (docs/ALGORITHMS.md §1-3).
 
 RSM replaces denoising score matching's outer measure (samples of the *target* policy, which we
 cannot draw online) by any positive weighting g_t(a_t); wherever g_t > 0 the optimum is still the

@@ -1,8 +1,8 @@
 """Closed-form / quadrature reference denoisers and a tiny jitted training loop for the tests that
 check the optimum of the RSM losses (tests/test_rsm.py) and the samplers (tests/test_diffusion.py).
 
-All references are written from the definitions (ALGORITHMS.md §1, §4.1), not from library code:
-for a 1-D target p_0 and the forward kernel q_t(a_t | a_0) = N(sqrt(ab_t) a_0, 1 - ab_t), the
+All references are written from the definitions (docs/ALGORITHMS.md §1, §4.1), not from library
+code: for a 1-D target p_0 and the forward kernel q_t(a_t | a_0) = N(sqrt(ab_t) a_0, 1 - ab_t), the
 optimal noise predictor is E[eps | a_t] with eps = (a_t - sqrt(ab_t) a_0) / sqrt(1 - ab_t) and
 a_0 ~ p(a_0 | a_t) ∝ p_0(a_0) q_t(a_t | a_0).
 """

@@ -1,4 +1,4 @@
-"""Schedules, forward/posterior algebra and the reverse samplers (ALGORITHMS.md §4.1 and §9).
+"""Schedules, forward/posterior algebra and the reverse samplers (docs/ALGORITHMS.md §4.1 and §9).
 
 The samplers are judged with the *closed-form* optimal denoiser of a Gaussian target plugged in,
 so any deviation from the target is the sampler's, not a network's.
@@ -150,7 +150,7 @@ def test_posterior_coefficients_match_bayes():
 MU, SD = 0.346, 0.166
 N_SAMPLES = 200_000
 
-# (T, beta scale, sampler, variance, init noise scale) -> sd reported in ALGORITHMS.md §9.
+# (T, beta scale, sampler, variance, init noise scale) -> sd reported in docs/ALGORITHMS.md §9.
 # The DDIM column of §9 is reproduced with x_{T-1} ~ N(0, 1): DDIM is deterministic, so its spread
 # scales with the initial noise, and with the official 0.5 it is half the table's (checked below).
 SECTION9 = [

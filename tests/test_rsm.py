@@ -1,5 +1,5 @@
-"""The RSM policy losses (ALGORITHMS.md §1-3): their pieces, and that their optima are the right
-denoisers.
+"""The RSM policy losses (docs/ALGORITHMS.md §1-3): their pieces, and that their optima are the
+right denoisers.
 
 The optimum tests fit a tiny noise predictor (the library's NoisePredictor, hidden (64, 64), with a
 constant dummy observation) by minimising the library loss, then compare eps_theta(a_t, t) on a

@@ -1,4 +1,4 @@
-"""Settings shared by the diffusion agents: the official code's defaults (ALGORITHMS.md §4.8),
+"""Settings shared by the diffusion agents: the official code's defaults (docs/ALGORITHMS.md §4.8),
 and their shared preset adjustments (why: docs/PRESETS.md)."""
 
 from ml_collections import ConfigDict

@@ -1,4 +1,4 @@
-"""DPMD defaults = the official code's (ALGORITHMS.md §2, §6)."""
+"""DPMD defaults = the official code's (docs/ALGORITHMS.md §2, §6)."""
 
 from ml_collections import ConfigDict
 

@@ -1,5 +1,6 @@
-"""SAC baseline defaults (ALGORITHMS.md §7): same widths, batch and reward scale as the diffusion
-agents; correct tanh log-density; target entropy -d; tau 0.005 every step."""
+"""SAC baseline defaults (docs/ALGORITHMS.md §7): same widths, batch and reward scale as the
+diffusion agents (the cpu preset widens SAC to 2x256, below); correct tanh log-density; target
+entropy -d; tau 0.005 every step."""
 
 from ml_collections import ConfigDict
 

@@ -1,4 +1,4 @@
-"""SDAC defaults = the official code's (ALGORITHMS.md §3, §6)."""
+"""SDAC defaults = the official code's (docs/ALGORITHMS.md §3, §6)."""
 
 from ml_collections import ConfigDict
 

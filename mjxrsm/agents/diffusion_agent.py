@@ -1,4 +1,4 @@
-"""The actor-critic skeleton shared by DPMD and SDAC (ALGORITHMS.md §2-4).
+"""The actor-critic skeleton shared by DPMD and SDAC (docs/ALGORITHMS.md §2-4).
 
 One gradient step, in the official order:
   1. TD target: a' = best-of-N(online policy, online critics, s') + 0.1 alpha N(0, I);

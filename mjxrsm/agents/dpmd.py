@@ -1,4 +1,4 @@
-"""DPMD — Diffusion Policy Mirror Descent (ALGORITHMS.md §2).
+"""DPMD — Diffusion Policy Mirror Descent (docs/ALGORITHMS.md §2).
 
 Policy step: importance-weighted denoising score matching towards pi_old * exp(Q / lambda), on the
 TD target's own next states and next actions (s', a'), weights exp(clip(norm(Q), -3, 3) / alpha)

@@ -1,4 +1,4 @@
-"""SAC baseline (ALGORITHMS.md §7): tanh-squashed Gaussian policy with the correct tanh
+"""SAC baseline (docs/ALGORITHMS.md §7): tanh-squashed Gaussian policy with the correct tanh
 log-density, twin critics with a soft (entropy) backup, automatic temperature towards -d nats.
 Same reward scale, widths, batch and critic ensemble as the diffusion agents, so comparisons are
 fair. `update` composes the named steps below (`sac_td_value`, `critic_step`, `sac_policy_step`,

@@ -1,4 +1,4 @@
-"""SDAC — Soft Diffusion Actor-Critic (ALGORITHMS.md §3).
+"""SDAC — Soft Diffusion Actor-Critic (docs/ALGORITHMS.md §3).
 
 Policy step, on buffer states s: propose a = best-of-N(online policy) + noise, noise it to a_t with
 t ~ U{0..T-1}, draw K reverse samples a_0^(k) ~ N(a_t/sqrt(ab), (1-ab)/ab I) (clipped to the box,
