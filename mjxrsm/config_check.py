@@ -58,7 +58,8 @@ class ConfigError(ValueError):
 def validate(config: ConfigDict) -> None:
     from mjxrsm.algorithms import get_algorithm
     from mjxrsm.envs import check_env_kwargs, check_env_name
-    from mjxrsm.trainer import UpdateSchedule, env_kwargs
+    from mjxrsm.envs.options import env_kwargs
+    from mjxrsm.trainer import UpdateSchedule
 
     errors = []
     for field, check in (("env.name", check_env_name), ("algo.name", get_algorithm)):

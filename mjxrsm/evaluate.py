@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mjxrsm import video  # sets MUJOCO_GL before anything imports MuJoCo
-from mjxrsm.policy_io import Policy, env_kwargs, load_policy
+from mjxrsm.envs.options import env_kwargs
+from mjxrsm.policy_io import Policy, load_policy
 
 
 def _stats(returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:

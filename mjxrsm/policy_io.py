@@ -24,6 +24,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from ml_collections import ConfigDict
 
+from mjxrsm.envs.options import env_kwargs
 from mjxrsm.normalization import ObsStats
 
 # A checkpoint is the flat list of TrainState leaves keyed by position (checkpoint.py). The agent
@@ -42,12 +43,6 @@ def load_config(run_dir: str | Path) -> ConfigDict:
     if not path.exists():
         raise PolicyLoadError(f"{path} not found: is {run_dir} a run directory?")
     return ConfigDict(json.loads(path.read_text()))
-
-
-def env_kwargs(config: ConfigDict) -> dict[str, Any]:
-    """The task's constructor options (`env.kwargs`; absent from configs saved before it)."""
-    kwargs = config.env.get("kwargs")
-    return kwargs.to_dict() if kwargs is not None else {}
 
 
 def checkpoint_steps(run_dir: str | Path) -> list[int]:

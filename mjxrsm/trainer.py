@@ -27,6 +27,7 @@ from mjxrsm.agents import make_agent
 from mjxrsm.agents.base import Agent, cond_or_zeros
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
+from mjxrsm.envs.options import env_kwargs
 from mjxrsm.envs.wrappers import wrap_for_training
 from mjxrsm.evaluation import make_evaluator
 from mjxrsm.normalization import ObsStats
@@ -120,12 +121,6 @@ def aggregate_metrics(
     if upd_w is not None:
         out["update/count"] = upd_w.sum()
     return out
-
-
-def env_kwargs(config: ConfigDict) -> dict[str, Any]:
-    """The task's constructor options from `env.kwargs` (absent in configs saved before it)."""
-    kwargs = config.env.get("kwargs")
-    return kwargs.to_dict() if kwargs is not None else {}
 
 
 def make_trainer(config: ConfigDict) -> Trainer:

@@ -69,8 +69,16 @@ def render(mj_model: Any, qpos: np.ndarray, qvel: np.ndarray, height: int = 240,
 
 
 def write_mp4(path: str | Path, frames: list[np.ndarray], fps: float) -> Path:
+    """MP4 through mediapy; its ffmpeg is the system's if there is one, else the binary that the
+    `imageio-ffmpeg` wheel ships (a fresh machine has no ffmpeg, and apt may not be at hand)."""
+    import shutil
+
     import mediapy
 
+    if shutil.which("ffmpeg") is None:
+        import imageio_ffmpeg
+
+        mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mediapy.write_video(str(path), frames, fps=fps)

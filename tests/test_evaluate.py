@@ -61,7 +61,10 @@ def test_video_renders_a_model(tmp_path):
     assert path.stat().st_size > 0
 
 
-def test_quiet_filters_only_known_noise(recwarn):
+def test_quiet_filters_only_known_noise(recwarn, monkeypatch):
+    # pytest restores the warning filters after every test, so an earlier test's installation is
+    # gone while the module still remembers it: install afresh.
+    monkeypatch.setattr(quiet, "_done", False)
     quiet.quiet_third_party()
     import mujoco
 

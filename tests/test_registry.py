@@ -13,8 +13,8 @@ from mjxrsm.algorithms import algorithm_names, algorithms, get_algorithm
 from mjxrsm.checkpoint import Checkpointer
 from mjxrsm.config_check import ConfigError, validate
 from mjxrsm.envs import check_env_kwargs, make_env
-from mjxrsm.envs.options import constructor_options
-from mjxrsm.trainer import env_kwargs, make_trainer
+from mjxrsm.envs.options import constructor_options, env_kwargs
+from mjxrsm.trainer import make_trainer
 
 ALGOS = algorithm_names()
 # Shrinks applied to whichever of these keys an algorithm has (no per-algorithm branches).

@@ -47,3 +47,10 @@ def check_options(task: str, cls: type | None, kwargs: Mapping[str, Any],
         close = difflib.get_close_matches(k, valid, n=1)
         hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise ValueError(f"env {task!r} has no option {', '.join(hints)}; its options are {valid}")
+
+
+def env_kwargs(config: Any) -> dict[str, Any]:
+    """The task's constructor options from a run config's `env.kwargs` (absent from configs saved
+    before the option existed)."""
+    kwargs = config.env.get("kwargs")
+    return kwargs.to_dict() if kwargs is not None else {}
