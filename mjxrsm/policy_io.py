@@ -121,7 +121,7 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     from mjxrsm.agents import make_agent
     from mjxrsm.envs import make_env
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # Orbax reads item metadata only through absolute paths
     config = load_config(run_dir)
     steps = checkpoint_steps(run_dir)
     if not steps:

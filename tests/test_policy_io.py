@@ -29,7 +29,7 @@ def _trainer_actions(config, run_dir: Path, obs: jax.Array, key: jax.Array) -> n
 
 
 @pytest.mark.parametrize("algo,normalize", [("dpmd", True), ("sac", False)])
-def test_load_policy_matches_trainer(tmp_path, algo, normalize):
+def test_load_policy_matches_trainer(tmp_path, monkeypatch, algo, normalize):
     config = tiny_config(algo, normalize=normalize)
     run_dir = tmp_path / "run"
     run(config, run_dir, stream=open("/dev/null", "w"))
@@ -49,6 +49,11 @@ def test_load_policy_matches_trainer(tmp_path, algo, normalize):
 
     earlier = mjxrsm.load_policy(run_dir, step=16)
     assert earlier.step == 16
+    # A relative run directory (how `make eval RUN=runs/x` passes it): Orbax's metadata reader
+    # returned no tree for relative paths, so the loader resolves the path first.
+    monkeypatch.chdir(tmp_path)
+    relative = mjxrsm.load_policy("run")
+    np.testing.assert_allclose(np.asarray(relative(obs, key)), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(PolicyLoadError, match="available"):
         mjxrsm.load_policy(run_dir, step=7)
 
