@@ -23,11 +23,10 @@ def small_config(name: str, **overrides):
     cfg = CONFIGS[name]()
     cfg.hidden = (32, 32)
     cfg.batch_size = BATCH
-    if name in DIFFUSION:
-        cfg.num_particles = 4
-        cfg.diffusion_steps = 5
-    if name == "sdac":
-        cfg.num_candidates = 8
+    # Small sampler sizes wherever the algorithm has them (no branching on names).
+    for key, value in {"num_particles": 4, "diffusion_steps": 5, "num_candidates": 8}.items():
+        if key in cfg:
+            cfg[key] = value
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg
