@@ -19,9 +19,12 @@ POSITIVE_INTS = ("num_envs", "total_env_steps", "replay_capacity", "log_every", 
                  "eval_episodes", "checkpoint_every", "keep_checkpoints",
                  "algo.batch_size", "algo.num_particles", "algo.diffusion_steps",
                  "algo.num_candidates", "algo.policy_delay", "algo.target_update_every",
-                 "algo.alpha_update_every", "algo.num_critics")
-POSITIVE_FLOATS = ("utd_ratio", "algo.lr", "algo.critic_lr", "algo.alpha_lr", "algo.alpha_init",
-                   "algo.temp_factor", "algo.beta_schedule_scale")
+                 "algo.alpha_update_every", "algo.num_critics", "algo.entropy_samples",
+                 "algo.entropy_components")
+POSITIVE_FLOATS = ("utd_ratio", "algo.lr", "algo.critic_lr", "algo.alpha_init",
+                   "algo.temp_factor", "algo.beta_schedule_scale", "algo.q_grad_scale")
+NON_NEGATIVE = ("algo.alpha_lr",  # 0 keeps alpha fixed
+                "algo.entropy_states")  # 0 = the whole batch
 
 
 def _get(config: ConfigDict, dotted: str):
@@ -85,6 +88,10 @@ def validate(config: ConfigDict) -> None:
         value = _get(config, key)
         if value is not None and not value > 0:
             errors.append(f"{key}={value!r} must be > 0")
+    for key in NON_NEGATIVE:
+        value = _get(config, key)
+        if value is not None and not value >= 0:
+            errors.append(f"{key}={value!r} must be >= 0")
     if not isinstance(config.env.episode_length, int) or config.env.episode_length < 0:
         errors.append("env.episode_length must be >= 0 (0 = the task's own time limit)")
     if config.start_steps < config.algo.batch_size:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 SCHEDULES = ("linear", "cosine", "vp")
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "langevin")
 VARIANCES = ("posterior", "beta", "exact_diag")
 
 
@@ -144,11 +144,15 @@ def sample(
     Cov[x_0 | x_t] = ((1 - ab_t)/sqrt(ab_t)) dE[x_0|x_t]/dx_t from the denoiser's Jacobian
     (Tweedie); it is exact for targets with diagonal covariance and costs d extra JVPs per step.
     `variance="beta"` uses beta_t instead of beta_tilde_t; `sampler="ddim"` is deterministic DDIM.
+    `sampler="langevin"` reads `eps_fn(x, 0)` as a score and runs `langevin_sample` (QSM).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
     if variance not in VARIANCES:
         raise ValueError(f"unknown sampler variance {variance!r}; choose one of {VARIANCES}")
+    if sampler == "langevin":
+        return langevin_sample(lambda x: eps_fn(x, jnp.zeros((), jnp.int32)), key, shape,
+                               schedule.num_steps, init_noise_scale=init_noise_scale)
     key, k0 = jax.random.split(key)
     x_init = init_noise_scale * jax.random.normal(k0, shape)
 
@@ -181,6 +185,37 @@ def sample(
     ts = jnp.arange(schedule.num_steps - 1, -1, -1, dtype=jnp.int32)
     x, _ = jax.lax.scan(step, x_init, (ts, jax.random.split(key, schedule.num_steps)))
     return jnp.clip(x, -1.0, 1.0) if clip_final else x
+
+
+def langevin_sample(
+    score_fn: Callable[[jax.Array], jax.Array],
+    key: jax.Array,
+    shape: tuple[int, ...],
+    num_steps: int,
+    *,
+    init_noise_scale: float = 1.0,
+) -> jax.Array:
+    """QSM's annealed Langevin chain (docs/ALGORITHMS.md §7): from x ~ init_noise_scale N(0, I),
+    for k = 0..K-1 with step delta_k = 1 - k/K:  x <- clip(x + (delta_k / 2) score(x)
+    + sqrt(delta_k) z, -1, 1).
+
+    With the exact score of a density p this is unadjusted Langevin dynamics, whose fixed point
+    approaches p as the step shrinks; QSM's score is a network regressed on grad_a Q, so the
+    chain targets pi ~ exp(Q). The early, large steps are mostly noise (delta_0 = 1), the last
+    ones (delta = 1/K) refine.
+    """
+    key, k0 = jax.random.split(key)
+    x_init = init_noise_scale * jax.random.normal(k0, shape)
+
+    def step(x: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        k, rng = inputs
+        delta = 1.0 - k.astype(x.dtype) / num_steps
+        z = jax.random.normal(rng, shape)
+        return jnp.clip(x + 0.5 * delta * score_fn(x) + jnp.sqrt(delta) * z, -1.0, 1.0), None
+
+    ks = jnp.arange(num_steps, dtype=jnp.int32)
+    x, _ = jax.lax.scan(step, x_init, (ks, jax.random.split(key, num_steps)))
+    return x
 
 
 def _diag_jacobian(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

@@ -92,6 +92,28 @@ class Trainer:
         return self.iters_per_chunk * self.config.num_envs
 
 
+def _gate(key: str, m: dict[str, jax.Array], policy_groups: tuple[str, ...]):
+    """The `applied` flag that gates metric `key` (None: an every-update metric): the policy
+    step's for the agent's policy groups, `<group>/applied` for a group that reports one."""
+    if key.endswith("/applied"):
+        return None
+    group = key.split("/")[0]
+    return m.get("policy/applied") if group in policy_groups else m.get(f"{group}/applied")
+
+
+def mean_over_updates(
+    m: dict[str, jax.Array], policy_groups: tuple[str, ...] = ("policy",)
+) -> dict[str, jax.Array]:
+    """Reduce the metrics of one iteration's updates [U] to scalars: a gated metric (see `_gate`)
+    is averaged over the updates where its step ran, so that `aggregate_metrics` weighting the
+    iterations by the applied fraction gives the mean over all steps that ran."""
+    out = {}
+    for k, v in m.items():
+        w = _gate(k, m, policy_groups)
+        out[k] = v.mean(0) if w is None else (v * w).sum(0) / jnp.maximum(w.sum(0), 1.0)
+    return out
+
+
 def aggregate_metrics(
     m: dict[str, jax.Array], policy_groups: tuple[str, ...] = ("policy",)
 ) -> dict[str, jax.Array]:
@@ -99,16 +121,17 @@ def aggregate_metrics(
 
     Update metrics are averaged over the iterations that ran updates (`update/applied`), the
     agent's policy metrics (`policy_groups`, see `Agent`) over the steps whose policy step ran
-    (`policy/applied`); episode returns are the mean over episodes completed in the chunk
-    (NaN-free: 0 episodes -> reported as count 0).
+    (`policy/applied`), and any other group that reports its own `<group>/applied` over the
+    steps where that group ran; episode returns are the mean over episodes completed in the
+    chunk (NaN-free: 0 episodes -> reported as count 0).
     """
     out = {}
     upd_w = m.get("update/applied")
-    pol_w = m.get("policy/applied")
     for k, v in m.items():
-        if k in ("update/applied", "policy/applied") or k.startswith("env/"):
+        if k.endswith("/applied") or k.startswith("env/"):
             continue
-        w = pol_w if k.split("/")[0] in policy_groups else upd_w
+        w = _gate(k, m, policy_groups)
+        w = upd_w if w is None else w
         if w is None:
             out[k] = v.mean()
         else:
@@ -200,7 +223,7 @@ def make_trainer(config: ConfigDict) -> Trainer:
             return agent.update(agent_state, b, k_update)
 
         agent_state, metrics = jax.lax.scan(one, state.agent, jax.random.split(key, sched.per_iter))
-        metrics = jax.tree.map(lambda x: x.mean(0), metrics)
+        metrics = mean_over_updates(metrics, agent.policy_metric_groups)
         return state.replace(agent=agent_state, updates=state.updates + sched.per_iter), metrics
 
     def train_iteration(state: TrainState, _):

@@ -6,7 +6,8 @@ One gradient step, in the official order:
   2. Critic Adam step (DPMD applies the same gradients again at the end: `double_critic_step`).
   3. The algorithm's policy step (only every `policy_delay` steps; the optimiser count advances only
      then, so the lr schedule is in policy-optimiser steps as in the official code).
-  4. Temperature step every `alpha_update_every` steps on the Gaussian entropy proxy.
+  4. Temperature step every `alpha_update_every` steps on the Gaussian entropy proxy, or on the
+     algorithm's own estimate (`EntropyFn`, e.g. DACER's mixture fit).
   5. Polyak targets (critics and policy) every `target_update_every` steps.
 Each step is a named module-level function (`next_action`, `td_value`, `critic_step`, the
 algorithm's `policy_step`, `diffusion_temperature_step`, `polyak_if`) that `update` composes and
@@ -83,6 +84,13 @@ PolicyStep = Callable[
 metrics): the algorithm's own part, a module-level function of its agent file."""
 
 
+EntropyFn = Callable[
+    [ConfigDict, DiffusionPolicy, DiffusionAgentState, Transition, jax.Array], jax.Array
+]
+"""entropy_fn(cfg, pol, state, batch, key) -> a scalar policy-entropy estimate for the
+temperature step; evaluated only on the updates that step alpha (it may be expensive)."""
+
+
 def make_diffusion_policy(cfg: ConfigDict, obs_size: int, action_size: int) -> DiffusionPolicy:
     hidden = tuple(cfg.hidden)
     return DiffusionPolicy(
@@ -151,22 +159,41 @@ def td_value(
 
 
 def diffusion_temperature_step(
-    cfg: ConfigDict, opts: Optimizers, state: DiffusionAgentState, action_size: int
-) -> tuple[jax.Array, Any, jax.Array]:
-    """The temperature step on the Gaussian entropy proxy, every `alpha_update_every` updates
-    (the diffusion policy has no tractable log-density). Returns (log_alpha, opt, entropy)."""
-    alpha = jnp.exp(state.log_alpha)
-    entropy = gaussian_entropy_proxy(alpha, action_size, cfg.entropy_noise_scale)
+    cfg: ConfigDict,
+    pol: DiffusionPolicy,
+    opts: Optimizers,
+    state: DiffusionAgentState,
+    batch: Transition,
+    key: jax.Array,
+    action_size: int,
+    entropy_fn: EntropyFn | None = None,
+) -> tuple[jax.Array, Any, Metrics]:
+    """The temperature step, every `alpha_update_every` updates. Without `entropy_fn` it uses the
+    official Gaussian entropy proxy (cheap: computed and logged every update, `entropy_proxy`);
+    with one, the estimate runs under lax.cond only on the updates that step alpha and is logged
+    as `entropy/estimate`, averaged over those updates (`entropy/applied`).
+    Returns (log_alpha, alpha_opt, metrics)."""
+    do = state.step % cfg.alpha_update_every == 0
+    if entropy_fn is None:
+        alpha = jnp.exp(state.log_alpha)
+        entropy = gaussian_entropy_proxy(alpha, action_size, cfg.entropy_noise_scale)
+        metrics = {"entropy_proxy": entropy}
+    else:
+        entropy = jax.lax.cond(
+            do, lambda: entropy_fn(cfg, pol, state, batch, key).astype(jnp.float32),
+            lambda: jnp.zeros((), jnp.float32),
+        )
+        metrics = {"entropy/estimate": entropy, "entropy/applied": do.astype(jnp.float32)}
     log_alpha, alpha_opt = temperature_step(
         opts.alpha, state.log_alpha, state.alpha_opt, entropy,
-        cfg.target_entropy_per_dim * action_size, state.step % cfg.alpha_update_every == 0,
+        cfg.target_entropy_per_dim * action_size, do,
     )
-    return log_alpha, alpha_opt, entropy
+    return log_alpha, alpha_opt, metrics
 
 
 def diffusion_parts(
     cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, policy_step: PolicyStep,
-    action_size: int,
+    action_size: int, entropy_fn: EntropyFn | None = None,
 ) -> dict[str, Part]:
     """The parts of `update` alone (for bench/breakdown.py): the same functions, forced to run.
     `critic_step` stands the batch's actions in for a' (its cost does not depend on them)."""
@@ -189,8 +216,11 @@ def diffusion_parts(
         return state.replace(policy=params, policy_opt=opt, q_stats=q_stats), metrics
 
     def temperature(state, batch, key):
-        log_alpha, alpha_opt, entropy = diffusion_temperature_step(cfg, opts, state, action_size)
-        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), entropy
+        log_alpha, alpha_opt, metrics = diffusion_temperature_step(
+            cfg, pol, opts, state.replace(step=jnp.zeros_like(state.step)), batch, key,
+            action_size, entropy_fn,
+        )
+        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), metrics
 
     return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
             "temperature_step": temperature}
@@ -202,9 +232,11 @@ def make_diffusion_agent(
     action_size: int,
     policy_step: PolicyStep,
     policy_metric_groups: tuple[str, ...] = ("policy",),
+    entropy_fn: EntropyFn | None = None,
 ) -> Agent:
     """Build init/act/update for a diffusion actor-critic whose policy step is the algorithm's
-    (`policy_step`); `policy_metric_groups` as in `Agent`."""
+    (`policy_step`); `policy_metric_groups` as in `Agent`; `entropy_fn` replaces the Gaussian
+    entropy proxy in the temperature step."""
     pol = make_diffusion_policy(cfg, obs_size, action_size)
     opts = make_optimizers(cfg)
 
@@ -262,8 +294,10 @@ def make_diffusion_agent(
             cfg, pol, opts, state, batch, ctx, do_policy, k_pol
         )
 
-        # 4. Temperature on the Gaussian entropy proxy.
-        log_alpha, alpha_opt, entropy = diffusion_temperature_step(cfg, opts, state, action_size)
+        # 4. Temperature (Gaussian entropy proxy, or the algorithm's estimate).
+        log_alpha, alpha_opt, t_metrics = diffusion_temperature_step(
+            cfg, pol, opts, state, batch, jax.random.fold_in(k_pol, 1), action_size, entropy_fn
+        )
 
         # DPMD quirk: a second Adam step with the same critic gradients (§6.4).
         if cfg.get("double_critic_step", False):
@@ -291,13 +325,13 @@ def make_diffusion_agent(
             "critic/q_mean": c.q.mean(),
             "critic/target_mean": y.mean(),
             "alpha": alpha,
-            "entropy_proxy": entropy,
+            **t_metrics,
             "q_stats/mean": q_stats.mean,
             "q_stats/std": q_stats.std,
             **p_metrics,
         }
         return new_state, metrics
 
-    parts = diffusion_parts(cfg, pol, opts, policy_step, action_size)
+    parts = diffusion_parts(cfg, pol, opts, policy_step, action_size, entropy_fn)
     return Agent(init=init, act=act, update=update, policy_metric_groups=policy_metric_groups,
                  parts=MappingProxyType(parts))

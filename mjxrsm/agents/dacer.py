@@ -1,0 +1,82 @@
+"""DACER — Diffusion Actor-Critic with Entropy Regulator (docs/ALGORITHMS.md §7), the baseline the
+official DPMD/SDAC code grew from.
+
+The reverse diffusion chain *is* the actor: the policy loss is -E[min_i Q_i(s, a_theta(s))] on
+buffer states, with the gradient back-propagated through every denoising step (the noise is
+reparameterised), using the critics before this step's update (official). Exploration adds
+0.15 alpha N(0, I) and clips. alpha is tuned every `alpha_update_every` updates against
+-0.9 d on DACER's entropy estimate: a 3-component Gaussian mixture fitted to
+`entropy_samples` noisy actions per state (mjxrsm/entropy.py). The critic is the shared twin Q
+with a min target, not the official distributional (DSAC-T) critic: documented in
+docs/ALGORITHMS.md §7. Memory and time grow with the number of diffusion steps, because of the
+back-propagation through the chain: the cost RSM avoids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from ml_collections import ConfigDict
+
+from mjxrsm.agents.base import Agent, Metrics, Params
+from mjxrsm.agents.diffusion_agent import (
+    DiffusionAgentState,
+    Optimizers,
+    StepContext,
+    make_diffusion_agent,
+    policy_grad_step,
+)
+from mjxrsm.entropy import gmm_entropy
+from mjxrsm.policy import DiffusionPolicy, explore
+from mjxrsm.replay import Transition
+from mjxrsm.rsm import RunningStats
+
+
+def dacer_policy_loss(
+    pol: DiffusionPolicy, params: Params, critic: Params, obs: jax.Array, key: jax.Array
+) -> jax.Array:
+    """-mean min_i Q_i(s, a) with a drawn by the reverse chain of `params`: differentiable in
+    `params` through every step (exploration noise does not depend on them, so it is left out)."""
+    return -pol.q_min(critic, obs, pol.sample(params, obs, key)).mean()
+
+
+def policy_step(
+    cfg: ConfigDict,
+    pol: DiffusionPolicy,
+    opts: Optimizers,
+    state: DiffusionAgentState,
+    batch: Transition,
+    ctx: StepContext,
+    do: jax.Array,
+    key: jax.Array,
+) -> tuple[Params, Any, RunningStats, Metrics]:
+    """The DACER policy step (see the module docstring); a `PolicyStep`."""
+
+    def loss_fn(params):
+        return dacer_policy_loss(pol, params, ctx.critic_before, batch.obs, key), {}
+
+    policy, policy_opt, metrics = policy_grad_step(
+        do, loss_fn, opts.policy, state.policy, state.policy_opt
+    )
+    return policy, policy_opt, state.q_stats, metrics
+
+
+def entropy_estimate(
+    cfg: ConfigDict, pol: DiffusionPolicy, state: DiffusionAgentState, batch: Transition,
+    key: jax.Array,
+) -> jax.Array:
+    """DACER's entropy of the acting distribution (chain + exploration noise, as the official
+    estimate samples it) on the first `entropy_states` batch states (0: all of them)."""
+    obs = batch.obs if cfg.entropy_states <= 0 else batch.obs[: cfg.entropy_states]
+    n, d = cfg.entropy_samples, pol.eps_net.action_size
+    k_sample, k_noise, k_fit = jax.random.split(key, 3)
+    a = pol.sample(state.policy, obs, k_sample, n)
+    a = explore(a, jnp.exp(state.log_alpha), cfg.noise_scale, k_noise, cfg.clip_exploration)
+    return gmm_entropy(a.reshape(obs.shape[0], n, d), k_fit, cfg.entropy_components)
+
+
+def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy",),
+                                entropy_fn=entropy_estimate)
