@@ -88,6 +88,13 @@ PRESETS = {
         table_fractions=(0.25, 0.5, 1.0), jobs=1, overrides={}, timeout_s=6 * 3600,
     ),
 }
+# Published SAC evaluation returns (means over 10 seeds; two public benchmark data sets, Gym v3/v4
+# tasks) at env steps: the band our SAC must reach before any comparison with it means anything.
+PUBLISHED_SAC: dict[str, dict[int, tuple[float, float]]] = {
+    "HalfCheetah-v5": {50_000: (4_200, 4_700), 100_000: (6_200, 6_500)},
+    "Hopper-v5": {50_000: (500, 850), 100_000: (1_100, 2_600)},
+}
+
 QUICK = LearningPreset(
     trainer_preset="cpu", envs=("pendulum",), algos=ALGOS, seeds=2, budgets={"*": 1_600},
     evals_per_run=2, table_fractions=(0.5, 1.0), jobs=2,
@@ -389,6 +396,16 @@ def markdown(report: dict[str, Any]) -> str:
                 row.append(f"{fmt(v['mean'])} ± {fmt(v['se'])}")
         row.append(a["mean_wall_time_s"] / 60)
         rows.append(row)
+    for env in report["envs"]:
+        bands = PUBLISHED_SAC.get(env)
+        budgets = [a["budget"] for a in agg.values() if a["env"] == env]
+        if not bands or not budgets:
+            continue
+        row = [env, "published SAC", "10", budgets[0]]
+        for frac in fractions:
+            band = bands.get(round(frac * budgets[0]))
+            row.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
+        rows.append([*row, "-"])
     lines.append(md_table(["env", "algo", "seeds", "budget",
                            *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"], rows))
     lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
