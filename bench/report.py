@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from mjxrsm.algorithms import algorithm_names
+from mjxrsm.algorithms import algorithms
 
 
 def algo_color(algo: str) -> str:
-    """The algorithm's matplotlib colour, the same in every plot (its place in the registry)."""
-    names = algorithm_names()
-    return f"C{names.index(algo)}" if algo in names else "k"
+    """The algorithm's matplotlib colour, the same in every plot: its declared `COLOR`, else one
+    from its place in the registry after the declared ones."""
+    registry = algorithms()
+    if algo not in registry:
+        return "k"
+    if registry[algo].color:
+        return registry[algo].color
+    undeclared = [name for name, a in registry.items() if not a.color]
+    return f"C{5 + undeclared.index(algo)}"
 
 
 def provenance_line(results: dict[str, Any]) -> str:

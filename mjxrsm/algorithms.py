@@ -1,8 +1,9 @@
 """The algorithm registry: one algorithm = one agent file plus one config file of the same name.
 
     mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
-    configs/algos/<name>.py   get_config() -> ConfigDict (the defaults) and
+    configs/algos/<name>.py   get_config() -> ConfigDict (the defaults),
                               PRESETS = {preset: {algo key: value}} (its preset adjustments)
+                              and COLOR (its matplotlib colour in every plot), both optional
 
 Every other part (the training config, validation, the trainer, the benchmarks and the tests) asks
 this module, so adding an algorithm needs no edit anywhere else. Importing it stays cheap: the
@@ -46,6 +47,12 @@ class Algorithm:
     def preset(self, preset: str) -> Mapping[str, Any]:
         """The algorithm's own adjustments for `preset` (keys relative to the algo config)."""
         return getattr(self.config_module, "PRESETS", {}).get(preset, {})
+
+    @property
+    def color(self) -> str | None:
+        """The algorithm's plot colour (`COLOR` in its config file), so that every plot and every
+        results page shows it in the same colour whatever else is registered."""
+        return getattr(self.config_module, "COLOR", None)
 
     @property
     def agent_module(self) -> ModuleType:

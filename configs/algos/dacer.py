@@ -33,3 +33,5 @@ def get_config() -> ConfigDict:
 # preset's 100k updates alpha would move 10 times); the mixture fit on 64 states keeps it cheap.
 _SHORT_RUNS = {"lr_decay_begin": 10**9, "alpha_update_every": 1_000, "entropy_states": 64}
 PRESETS = {"cpu": _SHORT_RUNS, "parallel": _SHORT_RUNS}
+
+COLOR = "C3"  # in every plot (bench/report.py)

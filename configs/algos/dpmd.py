@@ -16,3 +16,5 @@ def get_config() -> ConfigDict:
 
 
 PRESETS = DIFFUSION_PRESETS
+
+COLOR = "C0"  # in every plot (bench/report.py)

@@ -28,3 +28,5 @@ def get_config() -> ConfigDict:
 
 
 PRESETS = {"cpu": {"lr_decay_begin": 10**9}, "parallel": {"lr_decay_begin": 10**9}}
+
+COLOR = "C4"  # in every plot (bench/report.py)

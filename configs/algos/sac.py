@@ -27,3 +27,5 @@ def get_config() -> ConfigDict:
 # The cpu preset's 2x128 nets held SAC at half the published HalfCheetah returns (2.2k at 50k env
 # steps); 2x256 reached 5.4k (docs/PRESETS.md, bench/results/learning-sac-diagnosis).
 PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256)}}
+
+COLOR = "C1"  # in every plot (bench/report.py)

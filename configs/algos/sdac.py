@@ -15,3 +15,5 @@ def get_config() -> ConfigDict:
 
 
 PRESETS = {name: {**values, "num_candidates": 32} for name, values in DIFFUSION_PRESETS.items()}
+
+COLOR = "C2"  # in every plot (bench/report.py)
