@@ -14,16 +14,15 @@ back-propagation through the chain: the cost RSM avoids.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from mjxrsm.agents.base import Agent, Metrics, Params
+from mjxrsm.agents.base import Agent, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
+    PolicyOut,
     StepContext,
     make_diffusion_agent,
     policy_grad_step,
@@ -31,7 +30,6 @@ from mjxrsm.agents.diffusion_agent import (
 from mjxrsm.entropy import gmm_entropy
 from mjxrsm.policy import DiffusionPolicy, explore
 from mjxrsm.replay import Transition
-from mjxrsm.rsm import RunningStats
 
 
 def dacer_policy_loss(
@@ -42,16 +40,8 @@ def dacer_policy_loss(
     return -pol.q_min(critic, obs, pol.sample(params, obs, key)).mean()
 
 
-def policy_step(
-    cfg: ConfigDict,
-    pol: DiffusionPolicy,
-    opts: Optimizers,
-    state: DiffusionAgentState,
-    batch: Transition,
-    ctx: StepContext,
-    do: jax.Array,
-    key: jax.Array,
-) -> tuple[Params, Any, RunningStats, Metrics]:
+def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,
+                batch: Transition, ctx: StepContext, do: jax.Array, key: jax.Array) -> PolicyOut:
     """The DACER policy step (see the module docstring); a `PolicyStep`."""
 
     def loss_fn(params):

@@ -75,10 +75,11 @@ class Optimizers(NamedTuple):
     alpha: optax.GradientTransformation
 
 
+PolicyOut = tuple[Params, Any, RunningStats, Metrics]  # (policy, policy_opt, q_stats, metrics)
 PolicyStep = Callable[
     [ConfigDict, DiffusionPolicy, Optimizers, DiffusionAgentState, Transition, StepContext,
      jax.Array, jax.Array],
-    tuple[Params, Any, RunningStats, Metrics],
+    PolicyOut,
 ]
 """policy_step(cfg, pol, opts, state, batch, ctx, do_policy, key) -> (policy, policy_opt, q_stats,
 metrics): the algorithm's own part, a module-level function of its agent file."""

@@ -8,24 +8,22 @@ from the critics after their first update. Official quirks are switches in confi
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from mjxrsm import rsm
-from mjxrsm.agents.base import Agent, Metrics, Params
+from mjxrsm.agents.base import Agent
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
+    PolicyOut,
     StepContext,
     make_diffusion_agent,
     policy_grad_step,
 )
 from mjxrsm.policy import DiffusionPolicy
 from mjxrsm.replay import Transition
-from mjxrsm.rsm import RunningStats
 
 
 def rsm_temperature(cfg: ConfigDict, alpha):
@@ -33,16 +31,8 @@ def rsm_temperature(cfg: ConfigDict, alpha):
     return alpha if cfg.rsm_temperature <= 0 else cfg.rsm_temperature
 
 
-def policy_step(
-    cfg: ConfigDict,
-    pol: DiffusionPolicy,
-    opts: Optimizers,
-    state: DiffusionAgentState,
-    batch: Transition,
-    ctx: StepContext,
-    do: jax.Array,
-    key: jax.Array,
-) -> tuple[Params, Any, RunningStats, Metrics]:
+def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,
+                batch: Transition, ctx: StepContext, do: jax.Array, key: jax.Array) -> PolicyOut:
     """The DPMD policy step (see the module docstring); a `PolicyStep`."""
     obs, actions = batch.next_obs, ctx.next_actions
     q = pol.q_min(ctx.critic_after, obs, actions)

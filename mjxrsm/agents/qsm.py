@@ -11,23 +11,21 @@ entropy term, no exploration noise and no temperature: alpha stays fixed (`alpha
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from mjxrsm.agents.base import Agent, Metrics, Params
+from mjxrsm.agents.base import Agent, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
+    PolicyOut,
     StepContext,
     make_diffusion_agent,
     policy_grad_step,
 )
 from mjxrsm.policy import DiffusionPolicy
 from mjxrsm.replay import Transition
-from mjxrsm.rsm import RunningStats
 
 
 def min_critic_action_grad(
@@ -58,16 +56,8 @@ def qsm_loss(
     return jnp.square(score(pol, params, obs, actions) - jax.lax.stop_gradient(target)).mean()
 
 
-def policy_step(
-    cfg: ConfigDict,
-    pol: DiffusionPolicy,
-    opts: Optimizers,
-    state: DiffusionAgentState,
-    batch: Transition,
-    ctx: StepContext,
-    do: jax.Array,
-    key: jax.Array,
-) -> tuple[Params, Any, RunningStats, Metrics]:
+def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,
+                batch: Transition, ctx: StepContext, do: jax.Array, key: jax.Array) -> PolicyOut:
     """The QSM policy step (see the module docstring); a `PolicyStep`."""
     obs, actions = batch.obs, batch.action
     _, grad_q = min_critic_action_grad(pol, ctx.critic_after, obs, actions)

@@ -10,17 +10,17 @@ official K-copy loss; see rsm.sdac_loss). The proposal sampling runs only on pol
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from mjxrsm import rsm
-from mjxrsm.agents.base import Agent, Metrics, Params
+from mjxrsm.agents.base import Agent, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
     Optimizers,
+    PolicyOut,
     StepContext,
     make_diffusion_agent,
     make_diffusion_policy,
@@ -28,7 +28,6 @@ from mjxrsm.agents.diffusion_agent import (
 )
 from mjxrsm.policy import DiffusionPolicy, explore
 from mjxrsm.replay import Transition
-from mjxrsm.rsm import RunningStats
 
 
 def sdac_temperature(cfg: ConfigDict, alpha):
@@ -47,16 +46,8 @@ def candidate_q(
     ).reshape(b, k)
 
 
-def policy_step(
-    cfg: ConfigDict,
-    pol: DiffusionPolicy,
-    opts: Optimizers,
-    state: DiffusionAgentState,
-    batch: Transition,
-    ctx: StepContext,
-    do: jax.Array,
-    key: jax.Array,
-) -> tuple[Params, Any, RunningStats, Metrics]:
+def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,
+                batch: Transition, ctx: StepContext, do: jax.Array, key: jax.Array) -> PolicyOut:
     """The SDAC policy step (see the module docstring); a `PolicyStep`."""
     k_cand = cfg.num_candidates
     obs = batch.obs
