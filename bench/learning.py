@@ -396,7 +396,7 @@ def markdown(report: dict[str, Any]) -> str:
                 row.append(f"{fmt(v['mean'])} ± {fmt(v['se'])}")
         row.append(a["mean_wall_time_s"] / 60)
         rows.append(row)
-    for env in report["envs"]:
+    for env in report["envs"]:  # the published band under each env's rows
         bands = PUBLISHED_SAC.get(env)
         budgets = [a["budget"] for a in agg.values() if a["env"] == env]
         if not bands or not budgets:
@@ -405,7 +405,8 @@ def markdown(report: dict[str, Any]) -> str:
         for frac in fractions:
             band = bands.get(round(frac * budgets[0]))
             row.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
-        rows.append([*row, "-"])
+        last = max(i for i, r in enumerate(rows) if r[0] == env)
+        rows.insert(last + 1, [*row, "-"])
     lines.append(md_table(["env", "algo", "seeds", "budget",
                            *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"], rows))
     lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
