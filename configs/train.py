@@ -173,9 +173,12 @@ def get_config(arg: str | None = None) -> ConfigDict:
     from mjxrsm.algorithms import get_algorithm
     from mjxrsm.envs import check_env_name  # light import: no brax/mujoco
 
-    parts = [p.strip() for p in (arg or "inverted_pendulum,dpmd").split(",")]
-    if len(parts) not in (2, 3):
-        raise ValueError(f"config arg must be 'ENV,ALGO[,PRESET]', got {arg!r}")
+    parts = [p.strip() for p in ("inverted_pendulum,dpmd" if arg is None else arg).split(",")]
+    if len(parts) not in (2, 3) or not all(parts):
+        what = ("is empty" if not arg.strip() else "has an empty part" if len(parts) in (2, 3)
+                else f"has {len(parts)} parts")
+        raise ValueError(f"config arg {arg!r} {what}; expected ENV,ALGO[,PRESET], e.g. "
+                         "humanoid,dpmd or hopper,sac,cpu")
     env, algo = parts[0], parts[1]
     preset = resolve_preset(parts[2] if len(parts) == 3 else AUTO)
     algorithm = get_algorithm(algo)

@@ -1,7 +1,8 @@
 """The algorithm registry: one algorithm = one agent file plus one config file of the same name.
 
     mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
-    configs/algos/<name>.py   get_config() -> ConfigDict (the defaults) and
+    configs/algos/<name>.py   get_config() -> ConfigDict (the defaults),
+                              RANGES = {algo key: mjxrsm.ranges spec} (what each may hold) and
                               PRESETS = {preset: {algo key: value}} (its preset adjustments)
 
 Every other part (the training config, validation, the trainer, the benchmarks and the tests) asks
@@ -22,6 +23,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ml_collections import ConfigDict
+
+from mjxrsm.ranges import Name, Spec
 
 if TYPE_CHECKING:
     from mjxrsm.agents.base import Agent
@@ -46,6 +49,12 @@ class Algorithm:
     def preset(self, preset: str) -> Mapping[str, Any]:
         """The algorithm's own adjustments for `preset` (keys relative to the algo config)."""
         return getattr(self.config_module, "PRESETS", {}).get(preset, {})
+
+    def ranges(self) -> Mapping[str, Spec] | None:
+        """What each of the algorithm's settings may hold (keys relative to the algo config);
+        None if its config file has no `RANGES` yet (a test fails for it, validation skips it)."""
+        table = getattr(self.config_module, "RANGES", None)
+        return None if table is None else {**table, "name": Name("the algorithm registry")}
 
     @property
     def agent_module(self) -> ModuleType:
