@@ -85,7 +85,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     print(start_line(config, workdir), file=stream, flush=True)
 
     trainer = make_trainer(config)
-    ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer)
+    ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer,
+                        stream)
     sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
     reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
     warmup_steps = trainer.warmup_iters * config.num_envs
