@@ -127,6 +127,8 @@ def _parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
         raise _flag_error(e, argv) from None
     except KeyError as e:  # --config.<unknown section>.<key>=...
         raise _unknown_section(str(e).strip("'\""), argv) from None
+    except (TypeError, ValueError) as e:  # e.g. a new key given twice with different types
+        raise UsageError(f"bad --config override: {one_line(str(e))}") from None
     if len(rest) > 1:
         raise UsageError(f"unexpected argument {rest[1]!r} (flags take the form --name=value)")
 

@@ -15,11 +15,15 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml_collections import ConfigDict
 
 from mjxrsm.config_check import validate
 from mjxrsm.run_dir import check_resume_config, check_workdir, write_config
+
+if TYPE_CHECKING:
+    from absl.flags import FlagValues
 
 # JAX, Orbax and the trainer are imported inside `run`, after the input is checked: bad input is
 # refused in a second, before anything is imported, compiled or written.
@@ -179,15 +183,13 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     return summary
 
 
-def cli(argv: list[str] | None = None) -> None:
-    """`python -m mjxrsm.train`: bad input exits 2 with one `error:` line before JAX is imported
-    (cli_input.py); a fault during training (divergence, an unusable checkpoint, a full disk)
-    exits 1 with one `error:` line saying what was kept."""
+def define_flags(argv: list[str]) -> FlagValues:
+    """The CLI's flags, in a fresh absl FlagValues (the config flag reads its overrides from
+    `argv`)."""
     from absl import flags
 
     from mjxrsm import cli_input
 
-    argv = list(sys.argv if argv is None else argv)
     fv = flags.FlagValues()
     cli_input.define_config_flag(fv, argv)
     flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).",
@@ -199,6 +201,19 @@ def cli(argv: list[str] | None = None) -> None:
                       flag_values=fv)
     flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.",
                          lower_bound=1, flag_values=fv)
+    return fv
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """`python -m mjxrsm.train`: bad input exits 2 with one `error:` line before JAX is imported
+    (cli_input.py); a fault during training (divergence, an unusable checkpoint, a full disk)
+    exits 1 with one `error:` line saying what was kept."""
+    from absl import flags
+
+    from mjxrsm import cli_input
+
+    argv = list(sys.argv if argv is None else argv)
+    fv = define_flags(argv)
     try:
         req = cli_input.parse(fv, argv)
     except cli_input.UsageError as e:
