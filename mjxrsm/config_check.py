@@ -82,6 +82,10 @@ def setting_ranges(algo: str) -> dict[str, Spec]:
     return {**RANGES, **{f"algo.{k}": v for k, v in algo_ranges.items()}}
 
 
+CROSS_SETTING_KEYS = ("start_steps", "algo.batch_size", "replay_capacity", "num_envs",
+                      "total_env_steps", "log_every", "utd_ratio")
+
+
 def _cross_setting(config: ConfigDict) -> list[str]:
     """Rules that tie settings together (each setting already in its own range)."""
     from mjxrsm.schedule import UpdateSchedule
@@ -124,10 +128,11 @@ def validate(config: ConfigDict) -> None:
         raise ConfigError(errors)
     errors += unknown_keys(config)
     values = {k: v for k, v in flat_items(config).items() if not k.startswith("env.kwargs.")}
-    errors += out_of_range(values, setting_ranges(config.algo.name))
-    if errors:  # the cross-setting rules compare values that must be in range first
-        raise ConfigError(errors)
-    errors += _cross_setting(config)
+    bad_values = out_of_range(values, setting_ranges(config.algo.name))
+    errors += bad_values
+    # The cross-setting rules compare values, so they run only when those are in range.
+    if not any(msg.startswith(f"{k}=") for msg in bad_values for k in CROSS_SETTING_KEYS):
+        errors += _cross_setting(config)
     try:
         check_env_kwargs(config.env.name, env_kwargs(config))
     except ValueError as e:

@@ -41,7 +41,8 @@ def check_finite(metrics: dict[str, float], step: int, last_checkpoint: str) -> 
             f"training diverged: {name} = {value} at env step {step:,} (non-finite: "
             f"{sorted(bad)}). Nothing from this chunk was saved; the last good checkpoint is "
             f"{last_checkpoint}. Try a lower learning rate (--config.algo.lr, "
-            "--config.algo.critic_lr) or --config.normalize_obs=True."
+            "--config.algo.critic_lr) or --config.normalize_obs=True, with --resume "
+            "--allow_config_change to continue from that checkpoint."
         )
 
 
