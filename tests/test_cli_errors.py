@@ -112,6 +112,20 @@ MAKE_CASES: list[tuple[str, list[str], list[str]]] = [
     ("make-preset", ["ENV=point_mass", "ALGO=sac", "PRESET=fast"], ["fast", "parallel"]),
 ]
 
+# The bench CLIs' arguments (python -m bench.<name> ...).
+BENCH_CASES: list[tuple[str, list[str], list[str]]] = [
+    ("bench-jobs-0", ["bench.learning", "--jobs=0"], ["--jobs", ">= 1"]),
+    ("bench-unknown-algo", ["bench.learning", "--algos=dpmdd"], ["--algos", "dpmdd"]),
+    ("bench-unknown-env", ["bench.learning", "--envs=hoper"], ["--envs", "hoper", "hopper"]),
+    ("bench-set-no-value", ["bench.learning", "--set=algo.lr"], ["KEY=VALUE", "algo.lr"]),
+    ("bench-set-out-of-range", ["bench.learning", "--quick", "--set=algo.gamma=2.0"],
+     ["algo.gamma", "[0, 1)"]),
+    ("bench-unknown-flag", ["bench.learning", "--bogus"], ["--bogus"]),
+    ("bench-num-envs", ["bench.throughput", "--num-envs=4,x"], ["--num-envs", "4,x"]),
+    ("bench-timeout", ["bench.throughput", "--timeout=-1"], ["--timeout", "> 0"]),
+    ("bench-budget", ["bench.gpu", "--budget-s=soon"], ["--budget-s", "soon"]),
+]
+
 
 def _tree_digest(path: Path) -> dict[str, str]:
     return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -141,8 +155,17 @@ def outcomes(tmp_path_factory):
                f"WORKDIR={tmp / 'make-run'}", *variables]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
 
+    def bench(case):
+        _, argv, _ = case
+        cmd = [sys.executable, "-m", *argv, f"--out={tmp / 'bench-out'}"]
+        if argv[0] == "bench.learning":
+            cmd.append(f"--runs={tmp / 'bench-runs'}")
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+
     with ThreadPoolExecutor(8) as pool:
         results = dict(zip([c[0] for c in CASES], pool.map(cli, CASES), strict=True))
+        results |= dict(zip([c[0] for c in BENCH_CASES], pool.map(bench, BENCH_CASES),
+                            strict=True))
         results |= dict(zip([c[0] for c in MAKE_CASES], pool.map(make, MAKE_CASES), strict=True))
     written = sorted(p.name for p in tmp.iterdir()) != ["a_file", "run"]
     return results, written, before == _tree_digest(run), cache.exists()
@@ -162,6 +185,12 @@ def _check(out: subprocess.CompletedProcess, words: list[str], only_line: bool) 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_with_one_line(outcomes, case):
+    results, _, _, _ = outcomes
+    _check(results[case[0]], case[2], only_line=True)
+
+
+@pytest.mark.parametrize("case", BENCH_CASES, ids=[c[0] for c in BENCH_CASES])
+def test_bad_bench_arguments_are_refused_with_one_line(outcomes, case):
     results, _, _, _ = outcomes
     _check(results[case[0]], case[2], only_line=True)
 
