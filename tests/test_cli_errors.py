@@ -206,3 +206,22 @@ def test_refusals_write_nothing(outcomes):
     assert not written, "a refused command created a file or directory"
     assert run_unchanged, "a refused command changed the existing run directory"
     assert not cache_created, "a refused command wrote the compilation cache"
+
+
+def test_input_is_checked_without_importing_jax(tmp_path):
+    """Refusing (and accepting) input imports no JAX: the answer comes in a second."""
+    code = (
+        "import sys\n"
+        "from mjxrsm import cli_input\n"
+        "from mjxrsm.train import define_flags\n"
+        "for extra in (['--config.algo.gamma=2'], []):\n"
+        f"    argv = ['train', '{SPEC}', '--workdir={tmp_path / 'run'}', *extra]\n"
+        "    try:\n"
+        "        cli_input.parse(define_flags(argv), argv)\n"
+        "    except cli_input.UsageError:\n"
+        "        assert extra\n"
+        "assert 'jax' not in sys.modules, 'input checks imported JAX'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
