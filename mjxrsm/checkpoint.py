@@ -69,6 +69,14 @@ class Checkpointer:
         self._keep = keep
         self._manager = self._open()
 
+    def _reopen(self) -> None:
+        """A fresh manager after the directory changed behind Orbax's back (it caches steps)."""
+        try:
+            self._manager.close()
+        except Exception:  # a manager whose save failed may not close cleanly; it is dropped
+            pass
+        self._manager = self._open()
+
     def _open(self) -> ocp.CheckpointManager:
         # cleanup_tmp_directories: a save killed midway leaves `<step>.orbax-checkpoint-tmp-*`.
         return ocp.CheckpointManager(
@@ -116,7 +124,7 @@ class Checkpointer:
         """Remove what a failed save of `step` left (its temporary directory), keep the rest."""
         for leftover in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        self._manager = self._open()
+        self._reopen()
 
     def restore(self, template, step: int | None = None):
         """Restore into the structure of `template` (a freshly initialised TrainState).
@@ -150,7 +158,7 @@ class Checkpointer:
         target.mkdir(exist_ok=True)
         dest = target / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
         shutil.move(str(self.directory / str(step)), dest)
-        self._manager = self._open()
+        self._reopen()
         return dest
 
     def _restore_step(self, template, step: int):
