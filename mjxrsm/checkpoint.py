@@ -6,10 +6,10 @@ We store the state's leaves (with a fingerprint of the tree structure) and resto
 structure of a freshly initialised state, so a checkpoint from another config fails loudly.
 
 Faults (docs/RELIABILITY.md): the temporary directory of a save killed midway is removed when the
-run restarts; a save that fails (a full disk) raises CheckpointError naming the last complete
-checkpoint, which stays; every checkpoint carries a digest of its arrays, so a damaged or
-truncated one is detected on restore, moved aside to `checkpoints.unreadable/`, and the one before
-it is used instead (said on the run's output).
+run restarts (before Orbax lists the steps); a save that fails (a full disk) raises
+CheckpointError naming the last complete checkpoint, which stays; every checkpoint carries a
+digest of its arrays, so a damaged or truncated one is detected on restore, moved aside to
+`checkpoints.unreadable/`, and the one before it is used instead (said on the run's output).
 """
 
 from __future__ import annotations
@@ -67,7 +67,16 @@ class Checkpointer:
         self.include_buffer = include_buffer
         self.stream = stream  # where a fallback to an earlier checkpoint is reported
         self._keep = keep
+        self._remove_leftovers()
         self._manager = self._open()
+
+    def _remove_leftovers(self) -> None:
+        """Delete the temporary directories of saves that never completed (a process killed
+        mid-write); done here, synchronously, before Orbax lists the steps. One run writes to
+        its directory at a time, so none of them is still being written."""
+        if self.directory.is_dir():
+            for leftover in self.directory.glob("*.orbax-checkpoint-tmp*"):
+                shutil.rmtree(leftover, ignore_errors=True)
 
     def _reopen(self) -> None:
         """A fresh manager after the directory changed behind Orbax's back (it caches steps)."""
@@ -78,11 +87,9 @@ class Checkpointer:
         self._manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
-        # cleanup_tmp_directories: a save killed midway leaves `<step>.orbax-checkpoint-tmp-*`.
         return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True,
-                                                 cleanup_tmp_directories=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True),
         )
 
     def _strip(self, state):
