@@ -247,7 +247,7 @@ def test_sigkill_at_random_moments(tmp_path, reference):
 
         threading.Thread(target=watch, daemon=True).start()
         started.wait(1200)
-        time.sleep(rng.uniform(0.0, 20.0))
+        time.sleep(rng.uniform(0.0, 45.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     _finish(run, "--resume")
