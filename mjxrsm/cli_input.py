@@ -169,7 +169,9 @@ def parse(flag_values: flags.FlagValues, argv: list[str]) -> Request:
     from mjxrsm.run_dir import RunDirError, check_resume_config, check_workdir
 
     if any(a in HELP_FLAGS for a in argv[1:]):
-        print(flag_values.main_module_help() or flag_values, file=sys.stdout)
+        print(f"usage: python -m mjxrsm.train {USAGE} --workdir=DIR [--resume] "
+              f"[--allow_config_change] [--config.<key>=<value> ...]\n\n"
+              f"{flag_values.get_help()}", file=sys.stdout)
         sys.exit(0)
     spec = _config_arg(argv)
     if spec is None:
