@@ -166,3 +166,12 @@ def test_random_overrides_through_the_real_cli(tmp_path_factory, algo, overrides
         assert not errors and (workdir / "checkpoints").is_dir()
     else:
         assert out.returncode in (1, 2) and len(errors) == 1, (out.returncode, out.stderr[-2000:])
+
+
+def test_option_names_match_their_implementations():
+    """choices.py lists the option names without JAX; the modules that implement them agree."""
+    from mjxrsm import choices, diffusion, networks, rsm
+
+    assert set(networks.ACTIVATIONS) == set(choices.ACTIVATIONS)
+    assert (diffusion.SCHEDULES, diffusion.SAMPLERS, rsm.Q_NORMS) == (
+        choices.SCHEDULES, choices.SAMPLERS, choices.Q_NORMS)
