@@ -228,6 +228,10 @@ def cli(argv: list[str] | None = None) -> None:
     except (TrainingDivergedError, RuntimeError, OSError) as e:
         print(f"error: {cli_input.one_line(str(e))}", file=sys.stderr, flush=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; continue with --resume --workdir={req.workdir} (from its last "
+              "checkpoint)", file=sys.stderr, flush=True)
+        sys.exit(130)
     print(json.dumps({k: v for k, v in summary.items() if k != "evals"}, indent=2,
                      default=float))
 
