@@ -26,9 +26,11 @@ train:
 	@test -x $(PY) || $(MAKE) install
 	$(PY) -m mjxrsm.train --config=configs/train.py:$(ENV),$(ALGO),$(PRESET) --workdir=$(WORKDIR) $(ARGS)
 
-# The README's first command: DPMD on inverted_pendulum with the small CPU preset.
+# The README's first command: DPMD on inverted_pendulum with the small CPU preset (continued if
+# it was started before: --resume only where a run exists, since --resume elsewhere is refused).
 quickstart:
-	$(MAKE) train ENV=inverted_pendulum ALGO=dpmd PRESET=cpu WORKDIR=runs/quickstart ARGS="--resume $(ARGS)"
+	$(MAKE) train ENV=inverted_pendulum ALGO=dpmd PRESET=cpu WORKDIR=runs/quickstart \
+		ARGS="$(if $(wildcard runs/quickstart/config.json),--resume) $(ARGS)"
 
 # A run's policy on N parallel MJX episodes (and on Gymnasium itself for the -v5 tasks) ->
 # $(RUN)/eval.json; VIDEO=1 adds $(RUN)/eval.mp4. Works while the run is still training.

@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.cli import fail
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "brax", "ml-collections",
@@ -161,7 +163,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: expected KEY=VALUE, got {item!r}")
+            fail(f"expected KEY=VALUE, got {item!r}")
         out[key.strip()] = parse_value(value)
     return out
 
@@ -174,7 +176,7 @@ def parse_sweeps(items: Iterable[str]) -> dict[str, list[Any]]:
     for item in items:
         key, sep, values = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: expected KEY=V1,V2,..., got {item!r}")
+            fail(f"expected KEY=V1,V2,..., got {item!r}")
         parts, depth, cur = [], 0, ""
         for ch in values:
             depth += ch in "(["

@@ -17,12 +17,12 @@ Everything runs in this process, one compile per cell; the chunk is timed in ste
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cli import ArgumentParser, positive_float
 from bench.common import (
     RESULTS,
     Timing,
@@ -177,8 +177,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
-    p.add_argument("--budget-s", type=float, default=420.0,
+    p = ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
+    p.add_argument("--budget-s", type=positive_float, default=420.0,
                    help="start no new cell after this many seconds (default 420)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes on a toy task (CPU test)")
     p.add_argument("--out", type=Path,

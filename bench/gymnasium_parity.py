@@ -19,7 +19,6 @@ Per task it writes to bench/results/gymnasium-parity-cpu.json (merging with task
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,6 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from bench.cli import ArgumentParser, nonnegative_int, positive_int
 from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -239,11 +239,12 @@ def _versions() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m bench.gymnasium_parity",
+                       description=__doc__.splitlines()[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=300, help="reference steps per seed")
-    p.add_argument("--drift-steps", type=int, default=300)
+    p.add_argument("--seeds", nargs="+", type=nonnegative_int, default=[0, 1, 2])
+    p.add_argument("--steps", type=positive_int, default=300, help="reference steps per seed")
+    p.add_argument("--drift-steps", type=positive_int, default=300)
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--speed-only", action="store_true", help="re-measure only the speed of --tasks")
     p.add_argument("--out", default=OUT)

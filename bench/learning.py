@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.cli import ArgumentParser, check_envs, fail, positive_float, positive_int
 from bench.common import (
     RESULTS,
     ROOT,
@@ -168,7 +169,7 @@ def worker_run(spec: dict) -> dict:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m bench.learning",
         description="Return vs env steps for dpmd/sdac/sac over seeds; one plot per env and a "
                     "table of final returns at fixed budgets.")
@@ -176,12 +177,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="cpu: small tasks, small budgets; gpu: official settings, 1M steps")
     p.add_argument("--envs", help="comma-separated envs (default: preset's)")
     p.add_argument("--algos", help=f"comma-separated subset of {','.join(ALGOS)}")
-    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: preset's)")
-    p.add_argument("--budget", type=int, help="env steps per run after warm-up, every env")
+    p.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: preset's)")
+    p.add_argument("--budget", type=positive_int, help="env steps per run after warm-up, every env")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every run (repeatable), e.g. algo.lr=1e-4")
-    p.add_argument("--jobs", type=int, help="runs at a time (default: preset's)")
-    p.add_argument("--timeout", type=float, help="seconds per run")
+    p.add_argument("--jobs", type=positive_int, help="runs at a time (default: preset's)")
+    p.add_argument("--timeout", type=positive_float, help="seconds per run")
     p.add_argument("--out", type=Path,
                    help="results directory (default: bench/results/learning-PRESET-DEVICE)")
     p.add_argument("--runs", type=Path,
@@ -246,9 +247,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
             expected = config_to_dict(run_config(cell.env, cell.algo, cell.seed, preset,
                                                  cell.budget, overrides))
             if done.get("config") != expected:
-                raise SystemExit(
-                    f"error: {path} was run with a different config; use another --out (and "
-                    "--runs) for these settings, or delete it to rerun")
+                fail(f"{path} was run with a different config; use another --out (and --runs) "
+                     "for these settings, or delete it to rerun")
             continue
         todo.append(cell)
     log(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} "
@@ -453,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         timeout_s=args.timeout or base.timeout_s)
     bad = sorted(set(preset.algos) - set(ALGOS))
     if bad:
-        raise SystemExit(f"error: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+        fail(f"--algos: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+    check_envs(preset.envs)
     overrides = parse_assignments(args.set)
     preset_name = "quick" if args.quick else args.preset
 
@@ -469,10 +470,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             config = run_config(cell.env, cell.algo, 0, preset, cell.budget, overrides)
         except (ValueError, KeyError, TypeError) as e:
-            raise SystemExit(f"error: {cell.env},{cell.algo}: {e}") from None
+            fail(f"{cell.env},{cell.algo}: {e}")
         used |= {k for k in overrides if has_key(config, k)}
     if set(overrides) - used:
-        raise SystemExit(f"error: no algorithm has the key(s) {sorted(set(overrides) - used)}")
+        fail(f"--set: no algorithm has the key(s) {sorted(set(overrides) - used)}")
 
     device = device_name()
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-learning-quick" if args.quick

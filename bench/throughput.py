@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.cli import ArgumentParser, check_envs, fail, positive_float, positive_int
 from bench.common import (
     RESULTS,
     Timing,
@@ -161,7 +162,7 @@ HANDLERS = {
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m bench.throughput",
         description="Steady-state throughput of the fused trainer vs the physics limit and "
                     "Brax SAC; official-settings update rates; per-update cost breakdown.",
@@ -181,10 +182,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="one-at-a-time knob sweep around --sweep-at (repeatable; replaces the "
                         "profile's sweeps; --sweep none disables them)")
     p.add_argument("--sweep-at", metavar="ENV:NUM_ENVS", help="reference cell of the sweeps")
-    p.add_argument("--chunk-iters", type=int, help="vector steps per timed chunk")
-    p.add_argument("--min-time", type=float, help="steady-state seconds per measurement")
+    p.add_argument("--chunk-iters", type=positive_int, help="vector steps per timed chunk")
+    p.add_argument("--min-time", type=positive_float, help="steady-state seconds per measurement")
     p.add_argument("--skip", default="", help=f"comma-separated parts to skip: {SKIPPABLE}")
-    p.add_argument("--timeout", type=float, help="seconds per worker process")
+    p.add_argument("--timeout", type=positive_float, help="seconds per worker process")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke-test settings (not a benchmark); output defaults to /tmp")
     p.add_argument("--out", type=Path, help="output directory (default: bench/results)")
@@ -206,6 +207,17 @@ class Plan:
     device: dict[str, Any]
 
 
+def _num_envs(text: str | None) -> tuple[int, ...] | None:
+    """--num-envs=64,256: positive integers, refused with one line otherwise."""
+    try:
+        values = _csv(text, int)
+    except ValueError:
+        fail(f"--num-envs={text}: expected comma-separated integers >= 1")
+    if values and min(values) < 1:
+        fail(f"--num-envs={text}: every value must be >= 1")
+    return values
+
+
 def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
     name = args.device_profile
     if name == "auto":
@@ -214,6 +226,8 @@ def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
     sweep_at = base.sweep_at
     if args.sweep_at:
         env, _, n = args.sweep_at.partition(":")
+        if not n.isdigit() or int(n) < 1:
+            fail(f"--sweep-at={args.sweep_at}: expected ENV:NUM_ENVS with NUM_ENVS >= 1")
         sweep_at = (env, int(n))
     timing = base.timing
     if args.min_time is not None:
@@ -222,7 +236,7 @@ def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
         base,
         envs=_csv(args.envs) or base.envs,
         algos=_csv(args.algos) or base.algos,
-        num_envs=_csv(args.num_envs, int) or base.num_envs,
+        num_envs=_num_envs(args.num_envs) or base.num_envs,
         preset=args.preset or base.preset,
         chunk_iters=args.chunk_iters or base.chunk_iters,
         timing=timing,
@@ -231,10 +245,12 @@ def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
     )
     bad = sorted(set(profile.algos) - set(ALGOS))
     if bad:
-        raise SystemExit(f"error: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+        fail(f"--algos: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+    check_envs(profile.envs)
+    check_envs((sweep_at[0],), "--sweep-at")
     skip = set(_csv(args.skip) or ())
     if skip - set(SKIPPABLE):
-        raise SystemExit(f"error: --skip takes {SKIPPABLE}, got {sorted(skip - set(SKIPPABLE))}")
+        fail(f"--skip takes {SKIPPABLE}, got {sorted(skip - set(SKIPPABLE))}")
     if args.sweep is None:
         sweeps = dict(base.sweeps)
     elif args.sweep == ["none"]:
@@ -259,7 +275,7 @@ def _check_keys(keys, profile: Profile, flag: str) -> None:
     configs = [get_config(f"{env},{a},{profile.preset}") for a in profile.algos]
     unknown = sorted(k for k in keys if not any(has_key(c, k) for c in configs))
     if unknown:
-        raise SystemExit(f"error: {flag}: no algorithm's config has {unknown}")
+        fail(f"{flag}: no algorithm's config has {unknown}")
 
 
 def _check_config(env: str, algo: str, preset: str, overrides: dict) -> str | None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mjxrsm.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
+
 # Run-level preset values (dotted keys; `algo.*` ones apply to every algorithm). `paper` is the
 # base config itself.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -81,6 +83,31 @@ def base_config() -> ConfigDict:
     return c
 
 
+# What each run setting may hold (mjxrsm/ranges.py); each algorithm's own are in its config file.
+# Cross-setting rules (utd_ratio * num_envs integral, start_steps >= batch_size, ...) are in
+# mjxrsm/config_check.py.
+RANGES = {
+    "seed": Int(0, 2**31 - 1),
+    "preset": Choice(tuple(PRESETS)),
+    "env.name": Name("checked by the env registry"),
+    "env.episode_length": Int(0, 10_000_000),
+    "num_envs": Int(1, 1 << 20),
+    "utd_ratio": Real(0.0, 1024.0, lo_open=True),
+    "start_steps": Int(0, 2_000_000_000),
+    "total_env_steps": ENV_STEPS,
+    "replay_capacity": COUNT,
+    "normalize_obs": Bool(),
+    "log_every": ENV_STEPS,
+    "eval_every": ENV_STEPS,
+    "eval_episodes": Int(1, 1 << 20),
+    "checkpoint_every": ENV_STEPS,
+    "checkpoint_buffer": Bool(),
+    "keep_checkpoints": Int(2, 1000),  # >= 2: a damaged latest one falls back to the one before
+    "tensorboard": Bool(),
+    "wandb": Bool(),
+}
+
+
 def set_values(c: ConfigDict, values: Mapping[str, Any], where: str) -> None:
     """Assign dotted keys; a key the config lacks is a typo in a preset table, so it fails."""
     for dotted, value in values.items():
@@ -111,9 +138,25 @@ def resolve_preset(preset: str) -> str:
     one word away for reproducing the paper)."""
     if preset != AUTO:
         return preset
+    if not _may_have_accelerator():
+        return "cpu"
     import jax
 
     return "cpu" if jax.default_backend() == "cpu" else "parallel"
+
+
+def _may_have_accelerator() -> bool:
+    """False when JAX can only be on the CPU (JAX_PLATFORMS=cpu, or no GPU/TPU plugin installed):
+    then `auto` resolves without importing JAX, and bad input is refused in a second."""
+    import importlib.util
+    import os
+
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms:
+        return platforms.split(",")[0] != "cpu"
+    plugins = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu",
+               "jax_plugins")
+    return any(importlib.util.find_spec(p) is not None for p in plugins)
 
 
 def usage() -> str:
@@ -130,9 +173,12 @@ def get_config(arg: str | None = None) -> ConfigDict:
     from mjxrsm.algorithms import get_algorithm
     from mjxrsm.envs import check_env_name  # light import: no brax/mujoco
 
-    parts = [p.strip() for p in (arg or "inverted_pendulum,dpmd").split(",")]
-    if len(parts) not in (2, 3):
-        raise ValueError(f"config arg must be 'ENV,ALGO[,PRESET]', got {arg!r}")
+    parts = [p.strip() for p in ("inverted_pendulum,dpmd" if arg is None else arg).split(",")]
+    if len(parts) not in (2, 3) or not all(parts):
+        what = ("is empty" if not arg.strip() else "has an empty part" if len(parts) in (2, 3)
+                else f"has {len(parts)} parts")
+        raise ValueError(f"config arg {arg!r} {what}; expected ENV,ALGO[,PRESET], e.g. "
+                         "humanoid,dpmd or hopper,sac,cpu")
     env, algo = parts[0], parts[1]
     preset = resolve_preset(parts[2] if len(parts) == 3 else AUTO)
     algorithm = get_algorithm(algo)

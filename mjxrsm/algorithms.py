@@ -2,6 +2,7 @@
 
     mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
     configs/algos/<name>.py   get_config() -> ConfigDict (the defaults),
+                              RANGES = {algo key: mjxrsm.ranges spec} (what each may hold),
                               PRESETS = {preset: {algo key: value}} (its preset adjustments)
                               and COLOR (its matplotlib colour in every plot), both optional
 
@@ -23,6 +24,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ml_collections import ConfigDict
+
+from mjxrsm.ranges import Name, Spec
 
 if TYPE_CHECKING:
     from mjxrsm.agents.base import Agent
@@ -47,6 +50,12 @@ class Algorithm:
     def preset(self, preset: str) -> Mapping[str, Any]:
         """The algorithm's own adjustments for `preset` (keys relative to the algo config)."""
         return getattr(self.config_module, "PRESETS", {}).get(preset, {})
+
+    def ranges(self) -> Mapping[str, Spec] | None:
+        """What each of the algorithm's settings may hold (keys relative to the algo config);
+        None if its config file has no `RANGES` yet (a test fails for it, validation skips it)."""
+        table = getattr(self.config_module, "RANGES", None)
+        return None if table is None else {**table, "name": Name("the algorithm registry")}
 
     @property
     def color(self) -> str | None:

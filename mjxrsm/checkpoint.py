@@ -4,11 +4,20 @@ Orbax writes each step into a temporary directory and renames it when complete, 
 the middle of a save never leaves a checkpoint that loads: a half-written one is not listed.
 We store the state's leaves (with a fingerprint of the tree structure) and restore them into the
 structure of a freshly initialised state, so a checkpoint from another config fails loudly.
+
+Faults (docs/RELIABILITY.md): the temporary directory of a save killed midway is removed when the
+run restarts (before Orbax lists the steps); a save that fails (a full disk) raises
+CheckpointError naming the last complete checkpoint, which stays; every checkpoint carries a
+digest of its arrays, so a damaged or truncated one is detected on restore, moved aside to
+`checkpoints.unreadable/`, and the one before it is used instead (said on the run's output).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +27,11 @@ import orbax.checkpoint as ocp
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be restored into this run's state."""
+    """A checkpoint that cannot be saved, or restored into this run's state."""
+
+
+class _Unreadable(CheckpointError):
+    """A damaged or truncated checkpoint (an earlier one may be used instead)."""
 
 
 def _fingerprint(tree: Any) -> str:
@@ -37,13 +50,46 @@ def _shape_dtype(x: Any) -> str:
     return f"{tuple(x.shape)}{x.dtype}"
 
 
+def _digest(leaves: dict[str, np.ndarray]) -> str:
+    """A hash of every saved array's bytes: Orbax does not detect flipped or zeroed bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(leaves):
+        x = np.ascontiguousarray(leaves[name])
+        h.update(f"{name}{x.shape}{x.dtype}".encode())
+        h.update(memoryview(x).cast("B"))
+    return h.hexdigest()
+
+
 class Checkpointer:
-    def __init__(self, directory: str | Path, keep: int = 2, include_buffer: bool = True):
+    def __init__(self, directory: str | Path, keep: int = 2, include_buffer: bool = True,
+                 stream=sys.stdout):
         self.directory = Path(directory).absolute()
         self.include_buffer = include_buffer
-        self._manager = ocp.CheckpointManager(
+        self.stream = stream  # where a fallback to an earlier checkpoint is reported
+        self._keep = keep
+        self._remove_leftovers()
+        self._manager = self._open()
+
+    def _remove_leftovers(self) -> None:
+        """Delete the temporary directories of saves that never completed (a process killed
+        mid-write); done here, synchronously, before Orbax lists the steps. One run writes to
+        its directory at a time, so none of them is still being written."""
+        if self.directory.is_dir():
+            for leftover in self.directory.glob("*.orbax-checkpoint-tmp*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def _reopen(self) -> None:
+        """A fresh manager after the directory changed behind Orbax's back (it caches steps)."""
+        try:
+            self._manager.close()
+        except Exception:  # a manager whose save failed may not close cleanly; it is dropped
+            pass
+        self._manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True),
         )
 
     def _strip(self, state):
@@ -61,23 +107,68 @@ class Checkpointer:
         # refuses them; they are taken from the template on restore.
         leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))
                   if np.size(x) > 0}
-        meta = {"fingerprint": _fingerprint(tree), "step": step, **(extra or {})}
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)
-            ),
-        )
-        self._manager.wait_until_finished()
+        meta = {"fingerprint": _fingerprint(tree), "digest": _digest(leaves), "step": step,
+                **(extra or {})}
+        try:
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)
+                ),
+            )
+            self._manager.wait_until_finished()
+        except Exception as e:  # a full disk, a vanished directory: Orbax raises many types
+            self._discard_partial(step)
+            last = self.latest_step()
+            kept = "none" if last is None else str(self.directory / str(last))
+            raise CheckpointError(
+                f"saving checkpoint {self.directory / str(step)} failed ({type(e).__name__}: "
+                f"{e}); the last complete checkpoint is {kept}. Free space (or fix the cause) "
+                "and continue with --resume."
+            ) from e
+
+    def _discard_partial(self, step: int) -> None:
+        """Remove what a failed save of `step` left (its temporary directory), keep the rest."""
+        for leftover in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._reopen()
 
     def restore(self, template, step: int | None = None):
         """Restore into the structure of `template` (a freshly initialised TrainState).
 
-        Without the buffer in the checkpoint, the template's (empty) buffer is kept.
+        Without the buffer in the checkpoint, the template's (empty) buffer is kept. With no
+        `step`, the latest checkpoint that reads back intact is used: a damaged later one is
+        moved aside and reported on `stream`.
         """
-        step = self.latest_step() if step is None else step
-        if step is None:
+        if step is not None:
+            return self._restore_step(template, step)
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
             raise CheckpointError(f"no checkpoint in {self.directory}")
+        for i, candidate in enumerate(steps):
+            try:
+                return self._restore_step(template, candidate)
+            except _Unreadable as e:
+                if i + 1 == len(steps):
+                    raise CheckpointError(
+                        f"{e}; no earlier checkpoint is left to fall back to. Start a fresh run "
+                        "in another --workdir.") from e
+                moved = self._set_aside(candidate)
+                print(f"warning: {e}; moved it to {moved} and fell back to checkpoint "
+                      f"{self.directory / str(steps[i + 1])}", file=self.stream, flush=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _set_aside(self, step: int) -> Path:
+        """Move an unreadable step out of the managed directory (kept for inspection), so the
+        resumed run can write that step again."""
+        target = self.directory.with_name(self.directory.name + ".unreadable")
+        target.mkdir(exist_ok=True)
+        dest = target / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(str(self.directory / str(step)), dest)
+        self._reopen()
+        return dest
+
+    def _restore_step(self, template, step: int):
         tree = self._strip(template)
         leaves, treedef = jax.tree.flatten(tree)
         where = self.directory / str(step)
@@ -92,11 +183,8 @@ class Checkpointer:
                 ),
             )
         except Exception as e:  # orbax raises many types for unreadable files
-            raise CheckpointError(
-                f"checkpoint {where} is unreadable ({type(e).__name__}: {e}). Delete that step "
-                f"directory to fall back to an earlier one (available: {self.all_steps()}), or "
-                "start a fresh run in another --workdir."
-            ) from e
+            detail = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            raise _Unreadable(f"checkpoint {where} is unreadable ({detail})") from e
         meta = restored["meta"]
         if meta.get("fingerprint") != _fingerprint(tree):
             raise CheckpointError(
@@ -109,6 +197,10 @@ class Checkpointer:
             if np.shape(old) != np.shape(new):
                 raise CheckpointError(f"checkpoint {where}: leaf shape {np.shape(new)} != "
                                       f"{np.shape(old)}")
+        saved = {f"{i:05d}": np.asarray(x) for i, x in enumerate(new_leaves) if np.size(x) > 0}
+        if "digest" in meta and meta["digest"] != _digest(saved):
+            raise _Unreadable(f"checkpoint {where} is damaged (its arrays do not match the digest "
+                              "written with them)")
         state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in new_leaves])
         if not self.include_buffer:
             state = state.replace(buffer=template.buffer)

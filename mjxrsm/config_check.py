@@ -1,30 +1,31 @@
-"""Validate a resolved config before anything is compiled, with messages that name the choices."""
+"""Validate a resolved config before anything is imported or compiled, with messages that name the
+setting, the bad value and what would be valid.
+
+Per-setting ranges live beside the defaults (`RANGES` in configs/train.py and in each
+configs/algos/<name>.py, specs from mjxrsm/ranges.py); this module applies them, finds misspelt
+keys, and checks the rules that tie several settings together. It imports no JAX (only an
+`env.kwargs` check may, to read a task's constructor).
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
+
 from ml_collections import ConfigDict
 
-from mjxrsm import diffusion, rsm
-from mjxrsm.networks import ACTIVATIONS
+from mjxrsm.ranges import Spec, flat_items, out_of_range
 
-CHOICES = {
-    "algo.beta_schedule": diffusion.SCHEDULES,
-    "algo.sampler": diffusion.SAMPLERS,
-    "algo.sampler_variance": diffusion.VARIANCES,
-    "algo.q_norm": rsm.Q_NORMS,
-    "algo.act_with": ("target", "online"),
-    "algo.activation": tuple(ACTIVATIONS),
-}
-POSITIVE_INTS = ("num_envs", "total_env_steps", "replay_capacity", "log_every", "eval_every",
-                 "eval_episodes", "checkpoint_every", "keep_checkpoints",
-                 "algo.batch_size", "algo.num_particles", "algo.diffusion_steps",
-                 "algo.num_candidates", "algo.policy_delay", "algo.target_update_every",
-                 "algo.alpha_update_every", "algo.num_critics", "algo.entropy_samples",
-                 "algo.entropy_components")
-POSITIVE_FLOATS = ("utd_ratio", "algo.lr", "algo.critic_lr", "algo.alpha_init",
-                   "algo.temp_factor", "algo.beta_schedule_scale", "algo.q_grad_scale")
-NON_NEGATIVE = ("algo.alpha_lr",  # 0 keeps alpha fixed
-                "algo.entropy_states")  # 0 = the whole batch
+INT32_MAX = 2**31 - 1  # the trainer's env-step counters are int32
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; raised before any compilation. `problems` holds one
+    sentence per bad setting; the message joins them on one line (the CLI prints one line)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid config: " + "; ".join(self.problems))
 
 
 def _get(config: ConfigDict, dotted: str):
@@ -43,26 +44,79 @@ def _flat_keys(node: ConfigDict, prefix: str = "") -> set[str]:
     return keys
 
 
+def closest_key(key: str, valid: set[str]) -> str | None:
+    """The valid key `key` most likely meant: a near spelling, else the same leaf name in another
+    section (`lr` -> `algo.lr`)."""
+    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    leaf = key.rsplit(".", 1)[-1]
+    same_leaf = sorted(k for k in valid if k.rsplit(".", 1)[-1] == leaf)
+    if same_leaf:
+        return same_leaf[0]
+    close = difflib.get_close_matches(leaf, sorted({k.rsplit(".", 1)[-1] for k in valid}), n=1)
+    return next((k for k in sorted(valid) if close and k.endswith("." + close[0])), None)
+
+
 def unknown_keys(config: ConfigDict) -> list[str]:
     """Keys the config of the same ENV,ALGO,PRESET lacks: typos. The CLI accepts new keys (it
     must, for `env.kwargs.*`, whose names depend on the task), so they are caught here."""
     from configs.train import get_config
 
-    reference = get_config(f"{config.env.name},{config.algo.name},{config.preset}")
-    extra = {k for k in _flat_keys(config) - _flat_keys(reference)
-             if not k.startswith("env.kwargs.")}
-    return [f"{k} is not a config key (misspelt?)" for k in sorted(extra)]
+    reference = _flat_keys(get_config(f"{config.env.name},{config.algo.name},{config.preset}"))
+    extra = {k for k in _flat_keys(config) - reference if not k.startswith("env.kwargs.")}
+    problems = []
+    for key in sorted(extra):
+        close = closest_key(key, reference)
+        hint = f"; did you mean {close}?" if close else ""
+        problems.append(f"{key} is not a config key{hint}")
+    return problems
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; raised before any compilation."""
+def setting_ranges(algo: str) -> dict[str, Spec]:
+    """Every setting's spec, as dotted keys of the full config (run-level and `algo.*`)."""
+    from configs.train import RANGES
+    from mjxrsm.algorithms import get_algorithm
+
+    algo_ranges: Mapping[str, Spec] = get_algorithm(algo).ranges() or {}
+    return {**RANGES, **{f"algo.{k}": v for k, v in algo_ranges.items()}}
+
+
+CROSS_SETTING_KEYS = ("start_steps", "algo.batch_size", "replay_capacity", "num_envs",
+                      "total_env_steps", "log_every", "utd_ratio")
+
+
+def _cross_setting(config: ConfigDict) -> list[str]:
+    """Rules that tie settings together (each setting already in its own range)."""
+    from mjxrsm.schedule import UpdateSchedule
+
+    errors = []
+    if config.start_steps < config.algo.batch_size:
+        errors.append(f"start_steps={config.start_steps} must be >= algo.batch_size="
+                      f"{config.algo.batch_size} (the first update samples a full batch)")
+    if config.replay_capacity < max(config.start_steps, config.algo.batch_size):
+        errors.append(f"replay_capacity={config.replay_capacity} must be >= start_steps="
+                      f"{config.start_steps} and >= algo.batch_size={config.algo.batch_size}")
+    if config.num_envs > config.replay_capacity:
+        errors.append(f"num_envs={config.num_envs} must be <= replay_capacity="
+                      f"{config.replay_capacity}")
+    last = config.start_steps + config.total_env_steps + config.log_every + config.num_envs
+    if last > INT32_MAX:
+        errors.append(f"start_steps + total_env_steps + log_every = {last:,} must stay below "
+                      f"{INT32_MAX:,} (the trainer counts env steps in int32)")
+    try:
+        UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs)
+    except ValueError as e:
+        errors.append(f"utd_ratio={config.utd_ratio!r}: {e}")
+    return errors
 
 
 def validate(config: ConfigDict) -> None:
+    """Raise ConfigError listing every problem of `config` (names, keys, ranges, cross-setting
+    rules, task options); returns quietly for a config that can be built."""
     from mjxrsm.algorithms import get_algorithm
     from mjxrsm.envs import check_env_kwargs, check_env_name
     from mjxrsm.envs.options import env_kwargs
-    from mjxrsm.trainer import UpdateSchedule
 
     errors = []
     for field, check in (("env.name", check_env_name), ("algo.name", get_algorithm)):
@@ -70,40 +124,18 @@ def validate(config: ConfigDict) -> None:
             check(_get(config, field))
         except ValueError as e:
             errors.append(f"{field}: {e}")
-    if not errors:
-        errors += unknown_keys(config)
-        try:
-            check_env_kwargs(config.env.name, env_kwargs(config))
-        except ValueError as e:
-            errors.append(f"env.kwargs: {e}")
-    for key, choices in CHOICES.items():
-        value = _get(config, key)
-        if value is not None and value not in choices:
-            errors.append(f"{key}={value!r} is not valid; choose one of {list(choices)}")
-    for key in POSITIVE_INTS:
-        value = _get(config, key)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            errors.append(f"{key}={value!r} must be a positive integer")
-    for key in POSITIVE_FLOATS:
-        value = _get(config, key)
-        if value is not None and not value > 0:
-            errors.append(f"{key}={value!r} must be > 0")
-    for key in NON_NEGATIVE:
-        value = _get(config, key)
-        if value is not None and not value >= 0:
-            errors.append(f"{key}={value!r} must be >= 0")
-    if not isinstance(config.env.episode_length, int) or config.env.episode_length < 0:
-        errors.append("env.episode_length must be >= 0 (0 = the task's own time limit)")
-    if config.start_steps < config.algo.batch_size:
-        errors.append(f"start_steps={config.start_steps} must be >= algo.batch_size="
-                      f"{config.algo.batch_size} (the first update samples a full batch)")
-    if config.replay_capacity < config.start_steps:
-        errors.append("replay_capacity must be >= start_steps")
-    if config.num_envs > config.replay_capacity:
-        errors.append("num_envs must be <= replay_capacity")
-    try:
-        UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs)
-    except ValueError as e:
-        errors.append(str(e))
     if errors:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+        raise ConfigError(errors)
+    errors += unknown_keys(config)
+    values = {k: v for k, v in flat_items(config).items() if not k.startswith("env.kwargs.")}
+    bad_values = out_of_range(values, setting_ranges(config.algo.name))
+    errors += bad_values
+    # The cross-setting rules compare values, so they run only when those are in range.
+    if not any(msg.startswith(f"{k}=") for msg in bad_values for k in CROSS_SETTING_KEYS):
+        errors += _cross_setting(config)
+    try:
+        check_env_kwargs(config.env.name, env_kwargs(config))
+    except ValueError as e:
+        errors.append(f"env.kwargs: {e}")
+    if errors:
+        raise ConfigError(errors)

@@ -17,13 +17,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mjxrsm import choices
+
 # eps_fn(a_t [B, d], t [B] or [] int32) -> eps [B, d]. Conditioning (the state) is closed over.
 # The sampler passes a scalar t (every row is at the same level); the losses pass one t per row.
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
 
-SCHEDULES = ("linear", "cosine", "vp")
-SAMPLERS = ("ddpm", "ddim", "langevin")
-VARIANCES = ("posterior", "beta", "exact_diag")
+SCHEDULES, SAMPLERS, VARIANCES = choices.SCHEDULES, choices.SAMPLERS, choices.VARIANCES
 
 
 class Schedule(NamedTuple):

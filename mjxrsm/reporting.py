@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,15 @@ def start_line(config: Any, workdir: Path) -> str:
     )
 
 
+def _step(row: list[str]) -> float:
+    """A row's env step; a garbled one (a kill mid-write) sorts after every step, so it is
+    dropped."""
+    try:
+        return float(row[0])
+    except ValueError:
+        return math.inf
+
+
 class Reporter:
     def __init__(self, workdir: Path, total_env_steps: int, tensorboard: bool = True,
                  stream=sys.stdout, sink: Any = None):
@@ -43,10 +53,8 @@ class Reporter:
         self.stream = stream
         self._csv: dict[str, tuple] = {}
         self._tb = None
-        if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.workdir / "tb"))
+        self._tensorboard = tensorboard
+        self._purge_step: int | None = None  # set by `rewind`
         self.evals: list[tuple[int, float, float]] = []
         self.last_eval = float("nan")
         self._t0 = time.time()
@@ -73,7 +81,13 @@ class Reporter:
         """Continue the logs of a run that restarts at env step `step` (a resume, or a restart of
         a run killed before its first checkpoint): rows written after `step` came from training
         that the restart repeats, so they move to `<name>.csv.after-<step>` (kept, not deleted)
-        and the evaluations already logged are read back for the summary and the curve."""
+        and the evaluations already logged are read back for the summary and the curve.
+
+        Kill-safe: the kept rows are written to a temporary file, the old file is copied aside,
+        then the temporary file replaces it (a kill in between leaves the old file, and the next
+        rewind repeats the move). A row cut short by a kill is dropped. TensorBoard is told to
+        purge its events after `step` (tensorboardX's purge_step)."""
+        self._purge_step = step + 1
         for name in ("train", "eval"):
             path = self.workdir / f"{name}.csv"
             if name in self._csv or not path.exists():
@@ -83,12 +97,12 @@ class Reporter:
             if not rows:
                 continue
             header, body = rows[0], rows[1:]
-            keep = [r for r in body if r and float(r[0]) <= step]
+            keep = [r for r in body if len(r) == len(header) and _step(r) <= step]
             if len(keep) < len(body):
-                path.replace(path.with_name(f"{name}.csv.after-{step}"))
                 tmp = path.with_name(f"{name}.csv.tmp")
                 with tmp.open("w", newline="") as f:
                     csv.writer(f).writerows([header, *keep])
+                shutil.copyfile(path, path.with_name(f"{name}.csv.after-{step}"))
                 tmp.replace(path)
             if name == "eval":
                 col = {k: i for i, k in enumerate(header)}
@@ -100,6 +114,10 @@ class Reporter:
     def log(self, kind: str, step: int, metrics: dict[str, float]) -> None:
         row = {"env_steps": step, "wall_time": round(time.time() - self._t0, 3), **metrics}
         self._write_csv(kind, row)
+        if self._tensorboard and self._tb is None:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.workdir / "tb"), purge_step=self._purge_step)
         if self._tb is not None:
             for k, v in metrics.items():
                 self._tb.add_scalar(k if "/" in k else f"{kind}/{k}", v, step)
@@ -123,7 +141,9 @@ class Reporter:
         )
 
     def finish(self, summary: dict) -> None:
-        (self.workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        tmp = self.workdir / ".summary.json.tmp"  # replaced atomically: a kill leaves the old one
+        tmp.write_text(json.dumps(summary, indent=2, default=float))
+        tmp.replace(self.workdir / "summary.json")
         self.plot()
         for f, _ in self._csv.values():
             f.close()

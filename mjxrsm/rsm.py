@@ -20,10 +20,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mjxrsm import diffusion
+from mjxrsm import choices, diffusion
 from mjxrsm.diffusion import DenoiseFn, Schedule
 
-Q_NORMS = ("official", "standardize", "none")
+Q_NORMS = choices.Q_NORMS
 
 
 class RunningStats(NamedTuple):

@@ -15,17 +15,18 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jax
-import numpy as np
-from absl import logging as absl_logging
 from ml_collections import ConfigDict
 
-from mjxrsm.checkpoint import Checkpointer
 from mjxrsm.config_check import validate
-from mjxrsm.quiet import quiet_third_party
-from mjxrsm.reporting import Reporter, start_line
-from mjxrsm.wandb_log import WandbSink
+from mjxrsm.run_dir import check_resume_config, check_workdir, write_config
+
+if TYPE_CHECKING:
+    from absl.flags import FlagValues
+
+# JAX, Orbax and the trainer are imported inside `run`, after the input is checked: bad input is
+# refused in a second, before anything is imported, compiled or written.
 
 
 class TrainingDivergedError(RuntimeError):
@@ -40,45 +41,57 @@ def check_finite(metrics: dict[str, float], step: int, last_checkpoint: str) -> 
             f"training diverged: {name} = {value} at env step {step:,} (non-finite: "
             f"{sorted(bad)}). Nothing from this chunk was saved; the last good checkpoint is "
             f"{last_checkpoint}. Try a lower learning rate (--config.algo.lr, "
-            "--config.algo.critic_lr) or --config.normalize_obs=True."
+            "--config.algo.critic_lr) or --config.normalize_obs=True, with --resume "
+            "--allow_config_change to continue from that checkpoint."
         )
 
 
-def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool) -> None:
-    ckpt_dir = workdir / "checkpoints"
-    has_run = ckpt_dir.exists() and any(p.name.isdigit() for p in ckpt_dir.iterdir())
-    if has_run and not resume:
-        raise FileExistsError(
-            f"{workdir} already holds a run (checkpoints in {ckpt_dir}). Pass --resume to continue "
-            "it, or choose another --workdir; nothing was changed."
-        )
-    if resume and (workdir / "config.json").exists():
-        saved = json.loads((workdir / "config.json").read_text())
-        if saved != json.loads(config.to_json_best_effort()):
-            print(f"warning: resuming {workdir} with a config that differs from its config.json",
-                  file=sys.stderr)
+def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool, allow_change: bool,
+                     stream) -> None:
+    """Refuse a workdir or a resume config that does not fit (run_dir.py), then write config.json.
+    `resume` where there is no run starts one (the CLI refuses that, the learning benchmark relies
+    on it)."""
+    try:
+        check_workdir(workdir, resume, require_run_to_resume=False)
+    except ValueError as e:
+        raise FileExistsError(str(e)) from None
+    changed = check_resume_config(workdir, config, allow_change) if resume else []
+    if changed:
+        print(f"resuming with changed settings: {'; '.join(changed)}", file=stream, flush=True)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    write_config(workdir, config)
 
 
 def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
-        max_chunks: int | None = None, stream=sys.stdout) -> dict:
+        max_chunks: int | None = None, stream=sys.stdout,
+        allow_config_change: bool = False) -> dict:
     """Train according to `config` in `workdir`; returns the summary (also in summary.json).
 
     `max_chunks` stops early after that many training chunks (tests, quick looks); the run can
-    be continued later with `resume=True`.
+    be continued later with `resume=True`. Resuming with settings that change the computation
+    (run_dir.SAFE_ON_RESUME lists those that do not) needs `allow_config_change`.
     """
+    from mjxrsm.quiet import quiet_third_party
+
     quiet_third_party()  # before anything imports MJX or Brax
     validate(config)
-    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
     workdir = Path(workdir)
-    _prepare_workdir(workdir, config, resume)
+    _prepare_workdir(workdir, config, resume, allow_config_change, stream)
+
+    import jax
+    from absl import logging as absl_logging
+
+    from mjxrsm.checkpoint import Checkpointer
+    from mjxrsm.reporting import Reporter, start_line
+    from mjxrsm.trainer import make_trainer
+    from mjxrsm.wandb_log import WandbSink
+
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
     print(start_line(config, workdir), file=stream, flush=True)
 
-    from mjxrsm.trainer import make_trainer  # heavy imports after validation
-
     trainer = make_trainer(config)
-    ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer)
+    ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer,
+                        stream)
     sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
     reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
     warmup_steps = trainer.warmup_iters * config.num_envs
@@ -171,31 +184,56 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     return summary
 
 
+def define_flags(argv: list[str]) -> FlagValues:
+    """The CLI's flags, in a fresh absl FlagValues (the config flag reads its overrides from
+    `argv`)."""
+    from absl import flags
+
+    from mjxrsm import cli_input
+
+    fv = flags.FlagValues()
+    cli_input.define_config_flag(fv, argv)
+    flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).",
+                        flag_values=fv)
+    flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.",
+                      flag_values=fv)
+    flags.DEFINE_bool("allow_config_change", False, "With --resume: continue even though the "
+                      "config changes settings that alter the run (listed otherwise).",
+                      flag_values=fv)
+    flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.",
+                         lower_bound=1, flag_values=fv)
+    return fv
+
+
 def cli(argv: list[str] | None = None) -> None:
-    from absl import app, flags
-    from ml_collections import config_flags
+    """`python -m mjxrsm.train`: bad input exits 2 with one `error:` line before JAX is imported
+    (cli_input.py); a fault during training (divergence, an unusable checkpoint, a full disk)
+    exits 1 with one `error:` line saying what was kept."""
+    from absl import flags
 
-    from configs.train import usage
+    from mjxrsm import cli_input
 
-    # New keys are accepted (env.kwargs.* depend on the task); validate() rejects any other.
-    config_flags.DEFINE_config_file("config", "configs/train.py", usage(), lock_config=False,
-                                    accept_new_attributes=True)
-    flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).")
-    flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
-    flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.")
-
-    def main(_):
-        cfg = flags.FLAGS.config
-        workdir = flags.FLAGS.workdir or f"runs/{cfg.env.name}-{cfg.algo.name}-{cfg.seed}"
-        try:
-            summary = run(cfg, workdir, flags.FLAGS.resume, flags.FLAGS.max_chunks)
-        except (ValueError, FileExistsError, RuntimeError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        print(json.dumps({k: v for k, v in summary.items() if k != "evals"}, indent=2,
-                         default=lambda x: float(np.asarray(x))))
-
-    app.run(main, argv=argv)
+    argv = list(sys.argv if argv is None else argv)
+    fv = define_flags(argv)
+    try:
+        req = cli_input.parse(fv, argv)
+    except cli_input.UsageError as e:
+        cli_input.refuse(e)
+    flags.FLAGS.mark_as_parsed()  # absl logging (Orbax) expects parsed global flags
+    try:
+        summary = run(req.config, req.workdir, req.resume, req.max_chunks,
+                      allow_config_change=req.allow_config_change)
+    except (ValueError, FileExistsError) as e:  # input found bad only now (e.g. a race)
+        cli_input.refuse(e)
+    except (TrainingDivergedError, RuntimeError, OSError) as e:
+        print(f"error: {cli_input.one_line(str(e))}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; continue with --resume --workdir={req.workdir} (from its last "
+              "checkpoint)", file=sys.stderr, flush=True)
+        sys.exit(130)
+    print(json.dumps({k: v for k, v in summary.items() if k != "evals"}, indent=2,
+                     default=float))
 
 
 if __name__ == "__main__":

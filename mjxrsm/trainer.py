@@ -13,7 +13,6 @@ across devices without redesign.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from mjxrsm.envs.wrappers import wrap_for_training
 from mjxrsm.evaluation import make_evaluator
 from mjxrsm.normalization import ObsStats
 from mjxrsm.replay import ReplayState, Transition
+from mjxrsm.schedule import UpdateSchedule
 
 
 @struct.dataclass
@@ -44,32 +44,6 @@ class TrainState:
     env_steps: jax.Array  # transitions collected so far, warm-up included (int32)
     iteration: jax.Array  # vector steps taken so far, warm-up included (int32)
     updates: jax.Array  # gradient updates taken so far (int32)
-
-
-@dataclasses.dataclass(frozen=True)
-class UpdateSchedule:
-    """How `utd_ratio` maps onto vector steps: `per_iter` updates every `every` iterations."""
-
-    per_iter: int
-    every: int
-
-    @classmethod
-    def from_ratio(cls, utd_ratio: float, num_envs: int) -> UpdateSchedule:
-        per_step = utd_ratio * num_envs
-        if per_step >= 1:
-            if not math.isclose(per_step, round(per_step), rel_tol=1e-6):
-                raise ValueError(
-                    f"utd_ratio * num_envs = {per_step:g} must be an integer number of updates "
-                    "per vector step (or 1/integer); adjust utd_ratio or num_envs"
-                )
-            return cls(int(round(per_step)), 1)
-        every = 1.0 / per_step
-        if not math.isclose(every, round(every), rel_tol=1e-6):
-            raise ValueError(
-                f"utd_ratio * num_envs = {per_step:g}: 1/{per_step:g} = {every:g} vector steps per "
-                "update must be an integer; adjust utd_ratio or num_envs"
-            )
-        return cls(1, int(round(every)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,19 @@ and their shared preset adjustments (why: docs/PRESETS.md)."""
 
 from ml_collections import ConfigDict
 
+from mjxrsm import choices
+from mjxrsm.ranges import (
+    COUNT,
+    DISCOUNT,
+    LEARNING_RATE,
+    POLYAK,
+    Bool,
+    Choice,
+    Int,
+    Real,
+    Widths,
+)
+
 
 def diffusion_actor_critic() -> ConfigDict:
     c = ConfigDict()
@@ -46,6 +59,45 @@ def diffusion_actor_critic() -> ConfigDict:
     # RSM temperature lambda: <= 0 couples it to alpha (official); > 0 fixes it.
     c.rsm_temperature = 0.0
     return c
+
+
+# What each setting above may hold (mjxrsm/ranges.py; checked by config_check.validate).
+DIFFUSION_RANGES = {
+    "hidden": Widths(),
+    "critic_hidden": Widths(empty_ok=True),
+    "activation": Choice(choices.ACTIVATIONS),
+    "time_dim": Int(2, 4096),
+    "num_critics": Int(1, 64),
+    "diffusion_steps": Int(1, 1000),
+    "beta_schedule": Choice(choices.SCHEDULES),
+    "beta_schedule_scale": Real(0.0, 1.0, lo_open=True),  # linear betas reach 0.999 * scale < 1
+    "init_noise_scale": Real(0.0, 100.0, lo_open=True),
+    "clip_x0": Bool(),
+    "sampler": Choice(choices.SAMPLERS),
+    "sampler_variance": Choice(choices.VARIANCES),
+    "num_particles": Int(1, 4096),
+    "noise_scale": Real(0.0, 10.0),
+    "clip_exploration": Bool(),
+    "act_with": Choice(choices.ACT_WITH),
+    "batch_size": Int(1, 1 << 20),
+    "gamma": DISCOUNT,
+    "reward_scale": Real(0.0, 1e6, lo_open=True),
+    "critic_lr": LEARNING_RATE,
+    "lr": LEARNING_RATE,
+    "lr_end": Real(0.0, 1.0),
+    "lr_decay_begin": Int(0, 10**12),
+    "lr_decay_steps": COUNT,
+    "policy_delay": Int(1, 100_000),
+    "tau": POLYAK,
+    "target_update_every": Int(1, 100_000),
+    "alpha_init": Real(0.0, 1e6, lo_open=True),
+    "alpha_lr": Real(0.0, 1.0),  # 0 keeps alpha fixed (QSM has no temperature)
+    "alpha_update_every": Int(1, 100_000),
+    "target_entropy_per_dim": Real(-100.0, 100.0),
+    "entropy_noise_scale": Real(0.0, 10.0, lo_open=True),
+    "rsm_temperature": Real(-1e6, 1e6),  # <= 0: coupled to alpha
+    "double_critic_step": Bool(),
+}
 
 
 # Preset adjustments shared by the diffusion agents (keys relative to the algo config).

@@ -3,7 +3,8 @@ with DACER's own schedule scale, learning rates, exploration and temperature."""
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import diffusion_actor_critic
+from configs.algos.common import DIFFUSION_RANGES, diffusion_actor_critic
+from mjxrsm.ranges import Int
 
 
 def get_config() -> ConfigDict:
@@ -28,6 +29,14 @@ def get_config() -> ConfigDict:
     del c["rsm_temperature"]  # no RSM weights
     return c
 
+
+RANGES = {
+    **{k: v for k, v in DIFFUSION_RANGES.items()
+       if k not in ("entropy_noise_scale", "rsm_temperature")},
+    "entropy_samples": Int(2, 100_000),
+    "entropy_components": Int(1, 16),
+    "entropy_states": Int(0, 1 << 20),
+}
 
 # Short runs: a constant policy lr and an alpha step every 100 updates, so that alpha anneals from
 # 3 to its equilibrium within ~5k updates, as the diffusion presets anneal DPMD/SDAC's (official

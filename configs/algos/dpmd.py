@@ -2,7 +2,9 @@
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import DIFFUSION_PRESETS, diffusion_actor_critic
+from configs.algos.common import DIFFUSION_PRESETS, DIFFUSION_RANGES, diffusion_actor_critic
+from mjxrsm import choices
+from mjxrsm.ranges import Bool, Choice, Real
 
 
 def get_config() -> ConfigDict:
@@ -13,6 +15,15 @@ def get_config() -> ConfigDict:
     c.stats_rate = 0.001
     c.double_critic_step = True  # official quirk: the critic Adam step is applied twice (§6.4)
     return c
+
+
+RANGES = {
+    **DIFFUSION_RANGES,
+    "q_norm": Choice(choices.Q_NORMS),
+    "q_clip": Real(0.0, 1e6, lo_open=True),
+    "constant_weights": Bool(),
+    "stats_rate": Real(0.0, 1.0, lo_open=True),
+}
 
 
 PRESETS = DIFFUSION_PRESETS

@@ -4,7 +4,8 @@ no reward scaling (official)."""
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import diffusion_actor_critic
+from configs.algos.common import DIFFUSION_RANGES, diffusion_actor_critic
+from mjxrsm.ranges import Real
 
 
 def get_config() -> ConfigDict:
@@ -27,6 +28,10 @@ def get_config() -> ConfigDict:
     return c
 
 
+RANGES = {
+    **{k: v for k, v in DIFFUSION_RANGES.items() if k != "rsm_temperature"},
+    "q_grad_scale": Real(0.0, 1e6, lo_open=True),
+}
 PRESETS = {"cpu": {"lr_decay_begin": 10**9}, "parallel": {"lr_decay_begin": 10**9}}
 
 COLOR = "C4"  # in every plot (bench/report.py)

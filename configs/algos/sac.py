@@ -4,6 +4,8 @@ entropy -d; tau 0.005 every step."""
 
 from ml_collections import ConfigDict
 
+from configs.algos.common import DIFFUSION_RANGES
+
 
 def get_config() -> ConfigDict:
     c = ConfigDict()
@@ -22,6 +24,13 @@ def get_config() -> ConfigDict:
     c.target_update_every = 1
     c.policy_delay = 1
     return c
+
+
+# The settings SAC shares with the diffusion agents mean the same, so they keep their ranges.
+RANGES = {k: DIFFUSION_RANGES[k] for k in (
+    "hidden", "activation", "num_critics", "batch_size", "gamma", "reward_scale", "lr", "critic_lr",
+    "alpha_lr", "alpha_init", "target_entropy_per_dim", "tau", "target_update_every",
+    "policy_delay")}
 
 
 # The cpu preset's 2x128 nets held SAC at half the published HalfCheetah returns (2.2k at 50k env

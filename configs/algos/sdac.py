@@ -2,7 +2,8 @@
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import DIFFUSION_PRESETS, diffusion_actor_critic
+from configs.algos.common import DIFFUSION_PRESETS, DIFFUSION_RANGES, diffusion_actor_critic
+from mjxrsm.ranges import Bool, Int, Real
 
 
 def get_config() -> ConfigDict:
@@ -12,6 +13,14 @@ def get_config() -> ConfigDict:
     c.clip_candidates = True  # official: candidates clipped to [-1, 1] (§6.8)
     c.double_critic_step = False
     return c
+
+
+RANGES = {
+    **DIFFUSION_RANGES,
+    "num_candidates": Int(1, 4096),
+    "temp_factor": Real(0.0, 1e6, lo_open=True),
+    "clip_candidates": Bool(),
+}
 
 
 PRESETS = {name: {**values, "num_candidates": 32} for name, values in DIFFUSION_PRESETS.items()}

@@ -19,16 +19,26 @@ import importlib.util
 import warnings
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mjxrsm.envs import brax_mjx, playground, toy
-from mjxrsm.envs.base import Env, EnvState
-from mjxrsm.envs.wrappers import wrap_for_training
+from mjxrsm.envs import catalog
+
+if TYPE_CHECKING:
+    from mjxrsm.envs.base import Env, EnvState
+    from mjxrsm.envs.wrappers import wrap_for_training
 
 __all__ = ["Env", "EnvState", "available_envs", "check_env_kwargs", "check_env_name", "make_env",
            "wrap_for_training"]
 
 _GYMNASIUM_MODULE = "mjxrsm.envs.gymnasium_mjx"
+# Imported on first use: listing and checking names must not import JAX (envs/catalog.py).
+_LAZY = {"Env": "base", "EnvState": "base", "wrap_for_training": "wrappers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _gymnasium_module() -> ModuleType | None:
@@ -50,12 +60,12 @@ def _gymnasium_tasks() -> tuple[str, ...]:
 
 def _playground_tasks() -> tuple[str, ...]:
     """Playground's tasks if it is installed (found without importing it: that takes seconds)."""
-    return playground.TASKS if importlib.util.find_spec("mujoco_playground") else ()
+    return catalog.PLAYGROUND_TASKS if importlib.util.find_spec("mujoco_playground") else ()
 
 
 def available_envs() -> list[str]:
     """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium, Playground)."""
-    return [*toy.TASKS, *brax_mjx.TASKS, *_gymnasium_tasks(), *_playground_tasks()]
+    return [*catalog.TOY_TASKS, *catalog.BRAX_TASKS, *_gymnasium_tasks(), *_playground_tasks()]
 
 
 def make_env(name: str, **kwargs: Any) -> Env:
@@ -63,6 +73,8 @@ def make_env(name: str, **kwargs: Any) -> Env:
 
     Wrap the result with `wrap_for_training` before handing it to the trainer.
     """
+    from mjxrsm.envs import brax_mjx, playground, toy
+
     if name in toy.TASKS:
         return toy.make(name, **kwargs)
     if name in brax_mjx.TASKS or name in brax_mjx.UNSUPPORTED:
@@ -82,13 +94,14 @@ def check_env_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
     check_env_name(name)
     if not kwargs:
         return
+    from mjxrsm.envs import brax_mjx, toy
     from mjxrsm.envs.options import check_options
 
     if name in toy.TASKS:
         check_options(name, toy.task_class(name), kwargs)
     elif name in brax_mjx.TASKS:  # name and backend are set by the adapter
         check_options(name, brax_mjx.task_class(name), kwargs, reserved=("sys", "backend"))
-    elif name in playground.TASKS:  # Playground config overrides: checked by Playground itself
+    elif name in catalog.PLAYGROUND_TASKS:  # Playground overrides: checked by Playground itself
         return
     else:
         check_options(name, _gymnasium_module().task_class(name), kwargs)
@@ -100,8 +113,8 @@ def check_env_name(name: str) -> None:
     choices = available_envs()
     if name in choices:
         return
-    if name in playground.UNAVAILABLE:
-        raise ValueError(f"{name!r} is unavailable: {playground.UNAVAILABLE[name]}")
+    if name in catalog.PLAYGROUND_UNAVAILABLE:
+        raise ValueError(f"{name!r} is unavailable: {catalog.PLAYGROUND_UNAVAILABLE[name]}")
     by_lower = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
     hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""

@@ -24,28 +24,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from mjxrsm.envs import catalog
 from mjxrsm.envs.base import EnvState
 
-TASKS: tuple[str, ...] = (
-    "humanoid",
-    "ant",
-    "halfcheetah",
-    "hopper",
-    "walker2d",
-    "reacher",
-    "pusher",
-    "inverted_pendulum",
-    "inverted_double_pendulum",
-    "humanoidstandup",
-)
-
-UNSUPPORTED: dict[str, str] = {
-    "swimmer": (
-        "Brax's 'swimmer' does not support the MJX backend (brax raises 'Unsupported backend: "
-        "mjx'; it only runs on Brax's 'generalized' pipeline). Use 'Swimmer-v5' from the "
-        "Gymnasium-faithful MJX tasks if available."
-    ),
-}
+TASKS, UNSUPPORTED = catalog.BRAX_TASKS, catalog.BRAX_UNSUPPORTED
 
 DEFAULT_EPISODE_LENGTH = 1000
 METRIC_PREFIX = "metric/"

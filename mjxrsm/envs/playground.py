@@ -23,31 +23,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from mjxrsm.envs import catalog
 from mjxrsm.envs.base import EnvState
 
-TASKS: tuple[str, ...] = (
-    "AcrobotSwingup", "AcrobotSwingupSparse", "BallInCup", "CartpoleBalance",
-    "CartpoleBalanceSparse", "CartpoleSwingup", "CartpoleSwingupSparse", "CheetahRun",
-    "FingerSpin", "FingerTurnEasy", "FingerTurnHard", "FishSwim", "HopperHop", "HopperStand",
-    "HumanoidStand", "HumanoidWalk", "HumanoidRun", "PendulumSwingup", "PointMass",
-    "ReacherEasy", "ReacherHard", "SwimmerSwimmer6", "WalkerRun", "WalkerStand", "WalkerWalk",
-)
-_OFFLINE_REASON = ("a Playground robot task: its model comes from MuJoCo Menagerie, which "
-                   "Playground clones from GitHub at run time (no network here)")
-UNAVAILABLE: dict[str, str] = {
-    name: _OFFLINE_REASON
-    for name in (
-        "ApolloJoystickFlatTerrain", "BarkourJoystick", "BerkeleyHumanoidJoystickFlatTerrain",
-        "BerkeleyHumanoidJoystickRoughTerrain", "G1JoystickFlatTerrain", "G1JoystickRoughTerrain",
-        "Go1JoystickFlatTerrain", "Go1JoystickRoughTerrain", "Go1Getup", "Go1Handstand",
-        "Go1Footstand", "H1InplaceGaitTracking", "H1JoystickGaitTracking", "Op3Joystick",
-        "SpotFlatTerrainJoystick", "SpotGetup", "SpotJoystickGaitTracking",
-        "T1JoystickFlatTerrain", "T1JoystickRoughTerrain", "AlohaHandOver",
-        "AlohaSinglePegInsertion", "PandaPickCube", "PandaPickCubeOrientation",
-        "PandaPickCubeCartesian", "PandaOpenCabinet", "PandaRobotiqPushCube",
-        "LeapCubeReorient", "LeapCubeRotateZAxis", "AeroCubeRotateZAxis",
-    )
-}
+TASKS, UNAVAILABLE = catalog.PLAYGROUND_TASKS, catalog.PLAYGROUND_UNAVAILABLE
 METRIC_PREFIX = "metric/"
 
 

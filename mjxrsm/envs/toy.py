@@ -17,9 +17,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mjxrsm.envs import catalog
 from mjxrsm.envs.base import EnvState
 
-TASKS: tuple[str, ...] = ("point_mass", "pendulum")
+TASKS = catalog.TOY_TASKS
 
 
 @struct.dataclass

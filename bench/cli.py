@@ -1,0 +1,63 @@
+"""The bench CLIs' argument handling: a bad argument is one `error:` line on stderr and exit
+status 2, as for the training CLI (no usage dump, no traceback), and counts, sizes and durations
+are refused when not positive."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import NoReturn
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its two-line usage + error replaced by one `error:` line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (`{self.prog} --help` lists the arguments)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (valid: >= 1)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer (valid: >= 1)")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (valid: >= 0)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (valid: >= 0)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (valid: > 0)") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (valid: > 0)")
+    return value
+
+
+def check_envs(envs: tuple[str, ...] | list[str], flag: str = "--envs") -> None:
+    """Refuse an unknown task name before any worker starts (the registry lists the valid)."""
+    from mjxrsm.envs import check_env_name
+
+    for env in envs:
+        try:
+            check_env_name(env)
+        except ValueError as e:
+            fail(f"{flag}: {e}")
