@@ -118,7 +118,7 @@ def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: i
     config = get_config(f"{env},{algo},{preset.trainer_preset}")
     config.seed = seed
     config.total_env_steps = budget
-    config.keep_checkpoints = 1
+    config.keep_checkpoints = 2  # the fewest the checkpoint fallback needs; deleted at the end
     config.tensorboard = False
     apply_overrides(config, {**preset.overrides, **overrides})  # keys an algo lacks: skipped
     chunk = max(1, config.log_every // config.num_envs) * config.num_envs  # env steps per chunk
