@@ -78,6 +78,10 @@ def base_config() -> ConfigDict:
     c.keep_checkpoints = 2
     c.tensorboard = True
     c.wandb = False  # also log to Weights & Biases (optional extra: pip install -e ".[wandb]")
+    # Data parallel over devices (README "Scaling out"): 1 = one device, 0 = all (every host's
+    # with --multihost), k = the first k. num_envs, algo.batch_size, replay_capacity and
+    # eval_episodes are global and must divide by the device count.
+    c.mesh = ConfigDict({"devices": 1})
     return c
 
 

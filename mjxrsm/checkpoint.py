@@ -4,6 +4,11 @@ Orbax writes each step into a temporary directory and renames it when complete, 
 the middle of a save never leaves a checkpoint that loads: a half-written one is not listed.
 We store the state's leaves (with a fingerprint of the tree structure) and restore them into the
 structure of a freshly initialised state, so a checkpoint from another config fails loudly.
+
+The leaves are saved as the (possibly sharded) `jax.Array`s themselves: Orbax writes each device's
+shard, nothing is gathered to one host, and a restore places every leaf straight into the
+sharding of the template's leaf. A replay buffer is one ring per device, so a checkpoint that holds
+it resumes only on the device count that wrote it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,19 @@ def _fingerprint(tree: Any) -> str:
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     desc = "|".join(f"{jax.tree_util.keystr(path)}{_shape_dtype(x)}" for path, x in leaves)
     return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def _num_devices(tree: Any) -> int:
+    """The devices the state is laid out over (1 for host arrays)."""
+    sets = [len(x.sharding.device_set) for x in jax.tree.leaves(tree) if hasattr(x, "sharding")]
+    return max(sets, default=1)
+
+
+def _target(x: Any) -> Any:
+    """What Orbax restores a leaf as: an array of the template leaf's shape, dtype and sharding."""
+    if isinstance(x, jax.Array):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+    return np.asarray(x)
 
 
 def _shape_dtype(x: Any) -> str:
@@ -59,9 +77,10 @@ class Checkpointer:
         tree = self._strip(state)
         # Zero-size leaves (e.g. empty contact arrays in MJX state) hold no data and Orbax
         # refuses them; they are taken from the template on restore.
-        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))
-                  if np.size(x) > 0}
-        meta = {"fingerprint": _fingerprint(tree), "step": step, **(extra or {})}
+        leaves = {f"{i:05d}": x if isinstance(x, jax.Array) else np.asarray(x)
+                  for i, x in enumerate(jax.tree.leaves(tree)) if np.size(x) > 0}
+        meta = {"fingerprint": _fingerprint(tree), "step": step, "devices": _num_devices(tree),
+                "buffer": self.include_buffer, **(extra or {})}
         self._manager.save(
             step,
             args=ocp.args.Composite(
@@ -86,7 +105,7 @@ class Checkpointer:
                 step,
                 args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(
-                        {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
+                        {f"{i:05d}": _target(x) for i, x in enumerate(leaves) if np.size(x) > 0}
                     ),
                     meta=ocp.args.JsonRestore(),
                 ),
@@ -103,13 +122,22 @@ class Checkpointer:
                 f"checkpoint {where} was written by a different config (state structure differs); "
                 "resume with the run's own config.json, or start a fresh run"
             )
+        written_on, devices = meta.get("devices", 1), _num_devices(tree)
+        if meta.get("buffer", self.include_buffer) and written_on != devices:
+            raise CheckpointError(
+                f"checkpoint {where} holds the replay buffer as {written_on} per-device ring(s); "
+                f"this run has {devices} device(s). Resume with --config.mesh.devices={written_on}"
+                ", or start a fresh run (checkpoint_buffer=False checkpoints can be resumed on "
+                "any device count)"
+            )
         new_leaves = [restored["state"][f"{i:05d}"] if np.size(x) > 0 else x
                       for i, x in enumerate(leaves)]
         for old, new in zip(leaves, new_leaves, strict=True):
             if np.shape(old) != np.shape(new):
                 raise CheckpointError(f"checkpoint {where}: leaf shape {np.shape(new)} != "
                                       f"{np.shape(old)}")
-        state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in new_leaves])
+        state = jax.tree.unflatten(treedef, [x if isinstance(x, jax.Array) else
+                                             jax.numpy.asarray(x) for x in new_leaves])
         if not self.include_buffer:
             state = state.replace(buffer=template.buffer)
         return state, meta

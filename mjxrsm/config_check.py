@@ -51,6 +51,17 @@ def unknown_keys(config: ConfigDict) -> list[str]:
     return [f"{k} is not a config key (misspelt?)" for k in sorted(extra)]
 
 
+def _mesh_errors(config: ConfigDict) -> list[str]:
+    """The device count exists and every global size splits evenly over it."""
+    from mjxrsm.sharding import divisibility_errors, resolve_devices
+
+    try:
+        n = len(resolve_devices(config.get("mesh", {}).get("devices", 1)))
+    except ValueError as e:
+        return [str(e)]
+    return divisibility_errors(config, n)
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; raised before any compilation."""
 
@@ -98,5 +109,6 @@ def validate(config: ConfigDict) -> None:
         UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs)
     except ValueError as e:
         errors.append(str(e))
+    errors += _mesh_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -78,9 +79,19 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     from mjxrsm.trainer import make_trainer  # heavy imports after validation
 
     trainer = make_trainer(config)
+    n = trainer.num_devices
+    if n > 1:
+        print(f"data parallel over {n} devices ({jax.process_count()} process(es)): "
+              f"{config.num_envs // n} envs, {config.algo.batch_size // n}-row batches and a "
+              f"{config.replay_capacity // n}-row replay ring per device", file=stream, flush=True)
     ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer)
-    sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
-    reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
+    if jax.process_index() == 0:
+        sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
+        reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
+    else:  # --multihost: one process logs; the others compute and save their shards
+        aside = workdir / f".process-{jax.process_index()}"
+        aside.mkdir(exist_ok=True)
+        reporter = Reporter(aside, config.total_env_steps, False, open(os.devnull, "w"))
     warmup_steps = trainer.warmup_iters * config.num_envs
     chunk_steps = trainer.env_steps_per_chunk
 
@@ -163,6 +174,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         "best_eval_return": max(e[1] for e in evals) if evals else None,
         "evals": [{"env_steps": s, "return_mean": m, "return_std": sd} for s, m, sd in evals],
         "device": str(jax.devices()[0].device_kind),
+        "devices": n,
+        "processes": jax.process_count(),
         "jax": jax.__version__,
         "python": platform.python_version(),
         "finished": step >= config.total_env_steps,
@@ -183,8 +196,15 @@ def cli(argv: list[str] | None = None) -> None:
     flags.DEFINE_string("workdir", None, "Run directory (default runs/ENV-ALGO-SEED).")
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
     flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.")
+    flags.DEFINE_bool("multihost", False, "One process per host (same command on every host): "
+                      "jax.distributed.initialize() finds SLURM/Open MPI/k8s, or reads "
+                      "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.")
 
     def main(_):
+        if flags.FLAGS.multihost:
+            from mjxrsm.sharding import initialize_multihost
+
+            initialize_multihost()
         cfg = flags.FLAGS.config
         workdir = flags.FLAGS.workdir or f"runs/{cfg.env.name}-{cfg.algo.name}-{cfg.seed}"
         try:

@@ -38,6 +38,7 @@ from mjxrsm.agents.base import (
     polyak_if,
     td_target,
     temperature_step,
+    value_and_mean_grad,
 )
 from mjxrsm.networks import CriticEnsemble, NoisePredictor
 from mjxrsm.policy import DiffusionPolicy, explore, gaussian_entropy_proxy
@@ -117,7 +118,7 @@ def policy_grad_step(
     delayed steps cost nothing. Skipped steps report zeros and `policy/applied = 0`."""
 
     def run(params, opt_state):
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        (loss, metrics), grads = value_and_mean_grad(loss_fn, has_aux=True)(params)
         params, opt_state = adam_step(optimizer, grads, opt_state, params)
         gnorm = optax.global_norm(grads)
         return params, opt_state, {**metrics, "policy/loss": loss, "policy/grad_norm": gnorm}
