@@ -80,6 +80,10 @@ def base_config() -> ConfigDict:
     c.keep_checkpoints = 2
     c.tensorboard = True
     c.wandb = False  # also log to Weights & Biases (optional extra: pip install -e ".[wandb]")
+    # Data parallel over devices (README "Scaling out"): 1 = one device, 0 = all (every host's
+    # with --multihost), k = the first k. num_envs, algo.batch_size, replay_capacity and
+    # eval_episodes are global and must divide by the device count.
+    c.mesh = ConfigDict({"devices": 1})
     return c
 
 
@@ -91,6 +95,7 @@ RANGES = {
     "preset": Choice(tuple(PRESETS)),
     "env.name": Name("checked by the env registry"),
     "env.episode_length": Int(0, 10_000_000),
+    "mesh.devices": Int(0, 1 << 16),  # 0 = every device; sizes must divide by the count
     "num_envs": Int(1, 1 << 20),
     "utd_ratio": Real(0.0, 1024.0, lo_open=True),
     "start_steps": Int(0, 2_000_000_000),

@@ -10,6 +10,12 @@ run restarts (before Orbax lists the steps); a save that fails (a full disk) rai
 CheckpointError naming the last complete checkpoint, which stays; every checkpoint carries a
 digest of its arrays, so a damaged or truncated one is detected on restore, moved aside to
 `checkpoints.unreadable/`, and the one before it is used instead (said on the run's output).
+
+The leaves are saved as the (possibly sharded) `jax.Array`s themselves: Orbax writes each device's
+shard, nothing is gathered to one host for the write, and a restore places every leaf straight
+into the sharding of the template's leaf. A replay buffer is one ring per device, so a checkpoint
+that holds it resumes only on the device count that wrote it. The digest needs every array on
+this host: a multi-process run (whose arrays span hosts) saves without one.
 """
 
 from __future__ import annotations
@@ -44,6 +50,19 @@ def _fingerprint(tree: Any) -> str:
     return hashlib.sha256(desc.encode()).hexdigest()[:16]
 
 
+def _num_devices(tree: Any) -> int:
+    """The devices the state is laid out over (1 for host arrays)."""
+    sets = [len(x.sharding.device_set) for x in jax.tree.leaves(tree) if hasattr(x, "sharding")]
+    return max(sets, default=1)
+
+
+def _target(x: Any) -> Any:
+    """What Orbax restores a leaf as: an array of the template leaf's shape, dtype and sharding."""
+    if isinstance(x, jax.Array):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+    return np.asarray(x)
+
+
 def _shape_dtype(x: Any) -> str:
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
@@ -58,6 +77,13 @@ def _digest(leaves: dict[str, np.ndarray]) -> str:
         h.update(f"{name}{x.shape}{x.dtype}".encode())
         h.update(memoryview(x).cast("B"))
     return h.hexdigest()
+
+
+def _digest_if_local(leaves: dict[str, Any]) -> str | None:
+    """`_digest` of the arrays when this process holds all of them (None in a multi-host run)."""
+    if any(isinstance(x, jax.Array) and not x.is_fully_addressable for x in leaves.values()):
+        return None
+    return _digest({k: np.asarray(x) for k, x in leaves.items()})
 
 
 class Checkpointer:
@@ -105,9 +131,11 @@ class Checkpointer:
         tree = self._strip(state)
         # Zero-size leaves (e.g. empty contact arrays in MJX state) hold no data and Orbax
         # refuses them; they are taken from the template on restore.
-        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))
-                  if np.size(x) > 0}
-        meta = {"fingerprint": _fingerprint(tree), "digest": _digest(leaves), "step": step,
+        leaves = {f"{i:05d}": x if isinstance(x, jax.Array) else np.asarray(x)
+                  for i, x in enumerate(jax.tree.leaves(tree)) if np.size(x) > 0}
+        digest = _digest_if_local(leaves)
+        meta = {"fingerprint": _fingerprint(tree), "step": step, "devices": _num_devices(tree),
+                "buffer": self.include_buffer, **({"digest": digest} if digest else {}),
                 **(extra or {})}
         try:
             self._manager.save(
@@ -177,7 +205,7 @@ class Checkpointer:
                 step,
                 args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(
-                        {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
+                        {f"{i:05d}": _target(x) for i, x in enumerate(leaves) if np.size(x) > 0}
                     ),
                     meta=ocp.args.JsonRestore(),
                 ),
@@ -191,17 +219,27 @@ class Checkpointer:
                 f"checkpoint {where} was written by a different config (state structure differs); "
                 "resume with the run's own config.json, or start a fresh run"
             )
+        written_on, devices = meta.get("devices", 1), _num_devices(tree)
+        if meta.get("buffer", self.include_buffer) and written_on != devices:
+            raise CheckpointError(
+                f"checkpoint {where} holds the replay buffer as {written_on} per-device ring(s); "
+                f"this run has {devices} device(s). Resume with --config.mesh.devices={written_on}"
+                ", or start a fresh run (checkpoint_buffer=False checkpoints can be resumed on "
+                "any device count)"
+            )
         new_leaves = [restored["state"][f"{i:05d}"] if np.size(x) > 0 else x
                       for i, x in enumerate(leaves)]
         for old, new in zip(leaves, new_leaves, strict=True):
             if np.shape(old) != np.shape(new):
                 raise CheckpointError(f"checkpoint {where}: leaf shape {np.shape(new)} != "
                                       f"{np.shape(old)}")
-        saved = {f"{i:05d}": np.asarray(x) for i, x in enumerate(new_leaves) if np.size(x) > 0}
-        if "digest" in meta and meta["digest"] != _digest(saved):
+        saved = {f"{i:05d}": x for i, x in enumerate(new_leaves) if np.size(x) > 0}
+        digest = _digest_if_local(saved)
+        if "digest" in meta and digest and meta["digest"] != digest:
             raise _Unreadable(f"checkpoint {where} is damaged (its arrays do not match the digest "
                               "written with them)")
-        state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in new_leaves])
+        state = jax.tree.unflatten(treedef, [x if isinstance(x, jax.Array) else
+                                             jax.numpy.asarray(x) for x in new_leaves])
         if not self.include_buffer:
             state = state.replace(buffer=template.buffer)
         return state, meta

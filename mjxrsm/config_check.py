@@ -111,6 +111,33 @@ def _cross_setting(config: ConfigDict) -> list[str]:
     return errors
 
 
+def divisibility_errors(config: ConfigDict, n: int) -> list[str]:
+    """The global sizes that must split evenly over `n` devices, with what to change."""
+    sizes = {
+        "num_envs": config.num_envs,
+        "algo.batch_size": config.algo.batch_size,
+        "replay_capacity": config.replay_capacity,
+        "eval_episodes": config.eval_episodes,
+    }
+    errors = []
+    for key, value in sizes.items():
+        if isinstance(value, int) and value % n:
+            lo, hi = value // n * n, -(-value // n) * n
+            near = f"{hi}" if lo == 0 else f"{lo} or {hi}"
+            errors.append(
+                f"{key}={value} does not divide by the {n} devices of the mesh (each device takes "
+                f"{key}/{n}); use {near}, or another --config.mesh.devices"
+            )
+    return errors
+
+
+def _mesh_errors(config: ConfigDict) -> list[str]:
+    """An explicit device count must divide every global size. `mesh.devices=0` (all devices)
+    is checked by make_trainer once JAX knows the devices: this module stays free of JAX."""
+    n = config.get("mesh", {}).get("devices", 1)
+    return divisibility_errors(config, n) if isinstance(n, int) and n > 1 else []
+
+
 def validate(config: ConfigDict) -> None:
     """Raise ConfigError listing every problem of `config` (names, keys, ranges, cross-setting
     rules, task options); returns quietly for a config that can be built."""
@@ -133,6 +160,8 @@ def validate(config: ConfigDict) -> None:
     # The cross-setting rules compare values, so they run only when those are in range.
     if not any(msg.startswith(f"{k}=") for msg in bad_values for k in CROSS_SETTING_KEYS):
         errors += _cross_setting(config)
+    if not bad_values:
+        errors += _mesh_errors(config)
     try:
         check_env_kwargs(config.env.name, env_kwargs(config))
     except ValueError as e:

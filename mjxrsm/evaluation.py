@@ -15,6 +15,16 @@ import jax.numpy as jnp
 from mjxrsm.agents.base import Agent
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.normalization import ObsStats
+from mjxrsm.sharding import (
+    as_local,
+    axis_size,
+    batch_mean,
+    batch_std,
+    data_max,
+    data_min,
+    device_key,
+    local_rows,
+)
 
 Evaluator = Callable[[Any, ObsStats, jax.Array], dict[str, jax.Array]]
 
@@ -35,12 +45,16 @@ def make_evaluator(env: Env, agent: Agent, num_episodes: int, normalize: bool) -
 
     No exploration noise; the explicit key keeps best-of-N sampling stochastic, as in the official
     evaluator. `env` is the wrapped training task: only each env's first episode counts, so its
-    auto-reset does no harm and the task is not built twice.
+    auto-reset does no harm and the task is not built twice. Inside the trainer's shard_map each
+    device plays `num_episodes / n` of the episodes (the same starts whatever n) and the
+    statistics are over all of them.
     """
 
     def evaluate(agent_state: Any, obs_stats: ObsStats, key: jax.Array) -> dict[str, jax.Array]:
         k_reset, k_run = jax.random.split(key)
-        env_state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
+        env_state = jax.vmap(env.reset)(local_rows(jax.random.split(k_reset, num_episodes)))
+        k_run = device_key(k_run)
+        local = num_episodes // axis_size()
 
         def body(c: EvalCarry) -> EvalCarry:
             k, k_act = jax.random.split(c.key)
@@ -55,16 +69,17 @@ def make_evaluator(env: Env, agent: Agent, num_episodes: int, normalize: bool) -
         def cond(c: EvalCarry) -> jax.Array:
             return jnp.logical_and(c.alive.sum() > 0, c.step < env.episode_length)
 
-        zeros = jnp.zeros((num_episodes,))
-        carry = EvalCarry(env_state, zeros, zeros, jnp.ones((num_episodes,)), k_run,
+        zeros = jnp.zeros((local,))
+        carry = EvalCarry(*as_local((env_state, zeros, zeros, jnp.ones((local,)), k_run)),
                           jnp.zeros((), jnp.int32))
         out = jax.lax.while_loop(cond, body, carry)
+        mean = batch_mean(out.ret)
         return {
-            "eval/return_mean": out.ret.mean(),
-            "eval/return_std": out.ret.std(),
-            "eval/return_min": out.ret.min(),
-            "eval/return_max": out.ret.max(),
-            "eval/length_mean": out.length.mean(),
+            "eval/return_mean": mean,
+            "eval/return_std": batch_std(out.ret, mean),
+            "eval/return_min": data_min(out.ret.min()),
+            "eval/return_max": data_max(out.ret.max()),
+            "eval/length_mean": batch_mean(out.length),
         }
 
     return evaluate

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mjxrsm.sharding import axis_size, data_mean, data_sum, is_local
+
 
 @struct.dataclass
 class ObsStats:
@@ -22,10 +24,11 @@ class ObsStats:
         return cls(jnp.zeros(()), jnp.zeros((obs_size,)), jnp.zeros((obs_size,)))
 
     def update(self, batch: jax.Array) -> ObsStats:
-        """Merge a batch [N, obs_dim] into the running moments."""
-        n = batch.shape[0]
-        b_mean = batch.mean(0)
-        b_m2 = jnp.square(batch - b_mean).sum(0)
+        """Merge a batch [N, obs_dim] into the running moments. A batch sharded over devices is
+        merged as the one global batch (its mean, then squared deviations from that mean)."""
+        n = batch.shape[0] * (axis_size() if is_local(batch) else 1)
+        b_mean = data_mean(batch.mean(0))
+        b_m2 = data_sum(jnp.square(batch - b_mean).sum(0))
         total = self.count + n
         delta = b_mean - self.mean
         mean = self.mean + delta * n / total

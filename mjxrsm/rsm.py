@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from mjxrsm import choices, diffusion
 from mjxrsm.diffusion import DenoiseFn, Schedule
+from mjxrsm.sharding import batch_mean, batch_std
 
 Q_NORMS = choices.Q_NORMS
 
@@ -37,8 +38,10 @@ class RunningStats(NamedTuple):
         return cls(jnp.zeros((), jnp.float32), jnp.ones((), jnp.float32))
 
     def update(self, q: jax.Array, rate: float) -> RunningStats:
+        """EMA step towards the batch's mean and std (over all devices' batches when sharded)."""
+        mean = batch_mean(q)
         return RunningStats(
-            self.mean + rate * (q.mean() - self.mean), self.std + rate * (q.std() - self.std)
+            self.mean + rate * (mean - self.mean), self.std + rate * (batch_std(q, mean) - self.std)
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -90,10 +91,20 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     print(start_line(config, workdir), file=stream, flush=True)
 
     trainer = make_trainer(config)
+    n = trainer.num_devices
+    if n > 1:
+        print(f"data parallel over {n} devices ({jax.process_count()} process(es)): "
+              f"{config.num_envs // n} envs, {config.algo.batch_size // n}-row batches and a "
+              f"{config.replay_capacity // n}-row replay ring per device", file=stream, flush=True)
     ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer,
                         stream)
-    sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
-    reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
+    if jax.process_index() == 0:
+        sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
+        reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)
+    else:  # --multihost: one process logs; the others compute and save their shards
+        aside = workdir / f".process-{jax.process_index()}"
+        aside.mkdir(exist_ok=True)
+        reporter = Reporter(aside, config.total_env_steps, False, open(os.devnull, "w"))
     warmup_steps = trainer.warmup_iters * config.num_envs
     chunk_steps = trainer.env_steps_per_chunk
 
@@ -176,6 +187,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         "best_eval_return": max(e[1] for e in evals) if evals else None,
         "evals": [{"env_steps": s, "return_mean": m, "return_std": sd} for s, m, sd in evals],
         "device": str(jax.devices()[0].device_kind),
+        "devices": n,
+        "processes": jax.process_count(),
         "jax": jax.__version__,
         "python": platform.python_version(),
         "finished": step >= config.total_env_steps,
@@ -202,6 +215,10 @@ def define_flags(argv: list[str]) -> FlagValues:
                       flag_values=fv)
     flags.DEFINE_integer("max_chunks", None, "Stop after this many training chunks.",
                          lower_bound=1, flag_values=fv)
+    flags.DEFINE_bool("multihost", False, "One process per host (same command on every host): "
+                      "jax.distributed.initialize() finds SLURM/Open MPI/k8s, or reads "
+                      "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.",
+                      flag_values=fv)
     return fv
 
 
@@ -220,6 +237,10 @@ def cli(argv: list[str] | None = None) -> None:
     except cli_input.UsageError as e:
         cli_input.refuse(e)
     flags.FLAGS.mark_as_parsed()  # absl logging (Orbax) expects parsed global flags
+    if fv.multihost:
+        from mjxrsm.sharding import initialize_multihost
+
+        initialize_multihost()
     try:
         summary = run(req.config, req.workdir, req.resume, req.max_chunks,
                       allow_config_change=req.allow_config_change)

@@ -5,9 +5,15 @@
         ->  `updates_per_iter` gradient updates (a lax.scan of agent.update)
 
 The whole chunk is one XLA program with the TrainState donated: no host transfer happens inside,
-and the host sees the state only between chunks (logging, evaluation, checkpoints). Every array in
-TrainState that is per-environment has a leading `num_envs` axis, so it can later be sharded
-across devices without redesign.
+and the host sees the state only between chunks (logging, evaluation, checkpoints).
+
+Data parallel over `config.mesh.devices` (mjxrsm/sharding.py): the chunk is one `jax.shard_map`
+on a 1-D mesh; the functions below are written per device. Per-environment leaves (leading
+`num_envs` axis) and the replay rows are split over the devices, each device stepping its envs,
+filling its own ring and sampling its share of every batch; the agent and everything else is
+replicated, and the agents average their gradients (agents/base.py). `num_envs`, `batch_size`,
+`replay_capacity` and `utd_ratio` keep their global meaning. With one device the same code
+computes exactly what the unsharded trainer did.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from ml_collections import ConfigDict
 
-from mjxrsm import replay
+from mjxrsm import replay, sharding
 from mjxrsm.agents import make_agent
 from mjxrsm.agents.base import Agent, cond_or_zeros
+from mjxrsm.config_check import divisibility_errors
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.options import env_kwargs
@@ -32,13 +41,14 @@ from mjxrsm.evaluation import make_evaluator
 from mjxrsm.normalization import ObsStats
 from mjxrsm.replay import ReplayState, Transition
 from mjxrsm.schedule import UpdateSchedule
+from mjxrsm.sharding import DATA, data_mean, data_sum, device_key, local_rows
 
 
 @struct.dataclass
 class TrainState:
     agent: Any
-    env: EnvState  # leaves have a leading [num_envs] axis
-    buffer: ReplayState
+    env: EnvState  # leaves have a leading [num_envs] axis (split over the devices)
+    buffer: ReplayState  # rows split over the devices: device d's ring is the d-th block
     obs_stats: ObsStats
     key: jax.Array
     env_steps: jax.Array  # transitions collected so far, warm-up included (int32)
@@ -53,6 +63,8 @@ class Trainer:
     config: ConfigDict
     env: Env
     agent: Agent
+    mesh: Mesh
+    specs: TrainState  # each leaf's PartitionSpec on `mesh`
     schedule: UpdateSchedule
     iters_per_chunk: int
     warmup_iters: int
@@ -64,6 +76,31 @@ class Trainer:
     @property
     def env_steps_per_chunk(self) -> int:
         return self.iters_per_chunk * self.config.num_envs
+
+    @property
+    def num_devices(self) -> int:
+        return self.mesh.size
+
+    def shardings(self) -> TrainState:
+        """Each TrainState leaf's NamedSharding (checkpoint restore, tests)."""
+        return jax.tree.map(lambda p: NamedSharding(self.mesh, p), self.specs)
+
+
+def state_specs(state: TrainState) -> TrainState:
+    """The layout: env leaves and replay rows split over `data` on their leading axis; the ring
+    cursor (the same on every device), agent, statistics, key and counters replicated."""
+    split = lambda tree: jax.tree.map(lambda _: P(DATA), tree)  # noqa: E731
+    rep = lambda tree: jax.tree.map(lambda _: P(), tree)  # noqa: E731
+    return TrainState(
+        agent=rep(state.agent),
+        env=split(state.env),
+        buffer=ReplayState(data=split(state.buffer.data), insert_pos=P(), size=P()),
+        obs_stats=rep(state.obs_stats),
+        key=P(),
+        env_steps=P(),
+        iteration=P(),
+        updates=P(),
+    )
 
 
 def _gate(key: str, m: dict[str, jax.Array], policy_groups: tuple[str, ...]):
@@ -97,7 +134,9 @@ def aggregate_metrics(
     agent's policy metrics (`policy_groups`, see `Agent`) over the steps whose policy step ran
     (`policy/applied`), and any other group that reports its own `<group>/applied` over the
     steps where that group ran; episode returns are the mean over episodes completed in the
-    chunk (NaN-free: 0 episodes -> reported as count 0).
+    chunk (NaN-free: 0 episodes -> reported as count 0). Sharded, each device's metrics are
+    averaged over the devices (equal shares: the global mean) and the episode sums are summed
+    first.
     """
     out = {}
     upd_w = m.get("update/applied")
@@ -110,18 +149,28 @@ def aggregate_metrics(
             out[k] = v.mean()
         else:
             out[k] = (v * w).sum() / jnp.maximum(w.sum(), 1.0)
-    count = m["env/completed_count"].sum()
+    out, reward = data_mean((out, m["env/reward"].mean()))
+    count, ret, length = data_sum((m["env/completed_count"].sum(), m["env/completed_return"].sum(),
+                                   m["env/completed_length"].sum()))
     out["train/episodes"] = count
-    out["train/episode_return"] = m["env/completed_return"].sum() / jnp.maximum(count, 1.0)
-    out["train/episode_length"] = m["env/completed_length"].sum() / jnp.maximum(count, 1.0)
-    out["train/reward"] = m["env/reward"].mean()
+    out["train/episode_return"] = ret / jnp.maximum(count, 1.0)
+    out["train/episode_length"] = length / jnp.maximum(count, 1.0)
+    out["train/reward"] = reward
     if upd_w is not None:
         out["update/count"] = upd_w.sum()
     return out
 
 
-def make_trainer(config: ConfigDict) -> Trainer:
-    """Build env, agent and buffer from `config` and return the jitted chunk functions."""
+def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) -> Trainer:
+    """Build env, agent and buffer from `config` and return the jitted chunk functions, data
+    parallel over `devices` (default: `config.mesh.devices`, see sharding.resolve_devices)."""
+    if devices is None:
+        devices = sharding.resolve_devices(config.get("mesh", {}).get("devices", 1))
+    n_dev = len(devices)
+    errors = divisibility_errors(config, n_dev)
+    if errors:
+        raise ValueError("; ".join(errors))
+    mesh = sharding.make_mesh(devices)
     episode_length = config.env.episode_length or None  # 0: the task's own limit
     env = wrap_for_training(make_env(config.env.name, **env_kwargs(config)), episode_length)
     obs_size, act_size = env.observation_size, env.action_size
@@ -131,6 +180,9 @@ def make_trainer(config: ConfigDict) -> Trainer:
     iters_per_chunk = max(1, config.log_every // num_envs)
     warmup_iters = -(-config.start_steps // num_envs)
     batch_size = config.algo.batch_size
+    if config.replay_capacity < batch_size:
+        raise ValueError("replay_capacity must be >= algo.batch_size")
+    local_batch = batch_size // n_dev  # each device's share of every batch
     normalize = bool(config.normalize_obs)
     v_reset, v_step = jax.vmap(env.reset), jax.vmap(env.step)
 
@@ -143,12 +195,11 @@ def make_trainer(config: ConfigDict) -> Trainer:
             next_obs=jnp.zeros((obs_size,)),
             done=jnp.zeros(()),
         )
-        if config.replay_capacity < batch_size:
-            raise ValueError("replay_capacity must be >= algo.batch_size")
         return TrainState(
             agent=agent.init(k_agent),
-            env=v_reset(jax.random.split(k_env, num_envs)),
-            buffer=replay.init(config.replay_capacity, example),
+            # One key per global env index: the same resets whatever the device count.
+            env=v_reset(local_rows(jax.random.split(k_env, num_envs))),
+            buffer=replay.init(config.replay_capacity // sharding.axis_size(), example),  # ring
             obs_stats=ObsStats.init(obs_size),
             key=k_run,
             env_steps=jnp.zeros((), jnp.int32),
@@ -157,13 +208,17 @@ def make_trainer(config: ConfigDict) -> Trainer:
         )
 
     def collect(state: TrainState, key: jax.Array, random_actions: bool):
-        """One vector step: act, step all envs, insert the transitions."""
+        """One vector step of this device's envs: act, step, insert into its ring."""
         obs = state.env.obs
-        if random_actions:
-            action = jax.random.uniform(key, (num_envs, act_size), minval=-1.0, maxval=1.0)
+        if random_actions:  # drawn for all envs, so warm-up rows do not depend on the mesh
+            action = local_rows(
+                jax.random.uniform(key, (num_envs, act_size), minval=-1.0, maxval=1.0)
+            )
         else:
-            action = agent.act(state.agent, state.obs_stats.normalize(obs, normalize), key)
-        env_state = v_step(state.env, action)
+            action = agent.act(
+                state.agent, state.obs_stats.normalize(obs, normalize), device_key(key)
+            )
+        env_state = sharding.as_local(v_step(state.env, action))  # carry type: per device
         # next_obs is the true last observation of an ended episode, not the reset one; `done`
         # is termination only, so truncated episodes bootstrap.
         tr = Transition(obs, action, env_state.reward, env_state.info["final_obs"],
@@ -187,16 +242,19 @@ def make_trainer(config: ConfigDict) -> Trainer:
         return state, env_metrics
 
     def update_many(state: TrainState, key: jax.Array):
+        """`per_iter` updates, each on `batch_size/n` rows of this device's ring (the agents
+        average the gradients over devices)."""
         def one(agent_state, k):
             k_sample, k_update = jax.random.split(k)
-            b = replay.sample(state.buffer, k_sample, batch_size)
+            b = replay.sample(state.buffer, k_sample, local_batch)
             b = b._replace(
                 obs=state.obs_stats.normalize(b.obs, normalize),
                 next_obs=state.obs_stats.normalize(b.next_obs, normalize),
             )
             return agent.update(agent_state, b, k_update)
 
-        agent_state, metrics = jax.lax.scan(one, state.agent, jax.random.split(key, sched.per_iter))
+        keys = jax.random.split(device_key(key), sched.per_iter)
+        agent_state, metrics = jax.lax.scan(one, state.agent, keys)
         metrics = mean_over_updates(metrics, agent.policy_metric_groups)
         return state.replace(agent=agent_state, updates=state.updates + sched.per_iter), metrics
 
@@ -234,15 +292,29 @@ def make_trainer(config: ConfigDict) -> Trainer:
     def evaluate(state: TrainState, key: jax.Array) -> dict:
         return evaluator(state.agent, state.obs_stats, key)
 
+    # The layout, from the unsharded state's structure (no computation).
+    specs = state_specs(jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+    def on_mesh(fn, in_specs, out_specs):
+        # One device: the per-device functions are the whole computation, jitted as they are.
+        # (A shard_map of one device computes the same values, but its trivial all-reduces
+        # change XLA's fusions and with them the last bit of some critic gradients.)
+        if n_dev == 1:
+            return fn
+        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+
+    chunk = lambda fn: on_mesh(fn, (specs,), (specs, P()))  # noqa: E731
     return Trainer(
         config=config,
         env=env,
         agent=agent,
+        mesh=mesh,
+        specs=specs,
         schedule=sched,
         iters_per_chunk=iters_per_chunk,
         warmup_iters=warmup_iters,
-        init=jax.jit(init),
-        warmup_chunk=jax.jit(warmup_chunk, donate_argnums=0),
-        train_chunk=jax.jit(train_chunk, donate_argnums=0),
-        evaluate=jax.jit(evaluate),
+        init=jax.jit(on_mesh(init, (P(),), specs)),
+        warmup_chunk=jax.jit(chunk(warmup_chunk), donate_argnums=0),
+        train_chunk=jax.jit(chunk(train_chunk), donate_argnums=0),
+        evaluate=jax.jit(on_mesh(evaluate, (specs, P()), P())),
     )

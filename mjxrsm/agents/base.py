@@ -1,5 +1,11 @@
 """What every agent shares: the `Agent` interface, optimiser helpers, Polyak averaging and the
-twin-critic TD step. An algorithm is a policy loss plus a few settings on top of these."""
+twin-critic TD step. An algorithm is a policy loss plus a few settings on top of these.
+
+Data parallelism lives in these shared helpers, not in the algorithms: every gradient goes through
+`value_and_mean_grad` (averaged over the trainer's devices, plain `jax.value_and_grad` outside its
+shard_map) and batch statistics that feed replicated state through `mjxrsm.sharding`'s
+`batch_mean`/`data_mean`. An algorithm that uses `critic_step`, `policy_grad_step` and
+`temperature_step` (or `value_and_mean_grad` for its own losses) is data-parallel as written."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import optax
 
 from mjxrsm.policy import temperature_loss
 from mjxrsm.replay import Transition
+from mjxrsm.sharding import data_mean, value_and_mean_grad, zeros_like_type
 
 Params = Any
 Metrics = dict[str, jax.Array]
@@ -59,7 +66,7 @@ def cond_or_zeros(do: jax.Array, fn: Callable, *operands):
     shapes = jax.eval_shape(fn, *operands)[-1]
 
     def skip(*ops):
-        return (*ops, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+        return (*ops, jax.tree.map(zeros_like_type, shapes))
 
     return jax.lax.cond(do, fn, skip, *operands)
 
@@ -116,7 +123,7 @@ def critic_step(
     y: jax.Array,
 ) -> CriticUpdate:
     """One Adam step of the critic ensemble towards the TD target `y` (shared by every agent)."""
-    (loss, q), grads = jax.value_and_grad(
+    (loss, q), grads = value_and_mean_grad(
         lambda p: critic_loss_fn(critic_apply, p, batch.obs, batch.action, y), has_aux=True
     )(params)
     params, opt_state = adam_step(optimizer, grads, opt_state, params)
@@ -132,7 +139,9 @@ def temperature_step(
     do: jax.Array | None = None,
 ) -> tuple[jax.Array, Any]:
     """One Adam step on log(alpha) for the loss -log(alpha) (target - H): alpha rises when the
-    entropy H is below target. `do` (optional) gates the step, e.g. every N updates."""
+    entropy H is below target. `do` (optional) gates the step, e.g. every N updates. A batch
+    entropy estimate is averaged over devices first, so log(alpha) stays replicated."""
+    entropy = data_mean(entropy)
     grad = jax.grad(lambda la: temperature_loss(la, entropy, target_entropy))(log_alpha)
     if do is None:
         return adam_step(optimizer, grad, opt_state, log_alpha)

@@ -39,11 +39,13 @@ from mjxrsm.agents.base import (
     polyak_if,
     td_target,
     temperature_step,
+    value_and_mean_grad,
 )
 from mjxrsm.networks import CriticEnsemble, NoisePredictor
 from mjxrsm.policy import DiffusionPolicy, explore, gaussian_entropy_proxy
 from mjxrsm.replay import Transition
 from mjxrsm.rsm import RunningStats
+from mjxrsm.sharding import zeros_like_type
 
 
 @struct.dataclass
@@ -126,7 +128,7 @@ def policy_grad_step(
     delayed steps cost nothing. Skipped steps report zeros and `policy/applied = 0`."""
 
     def run(params, opt_state):
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        (loss, metrics), grads = value_and_mean_grad(loss_fn, has_aux=True)(params)
         params, opt_state = adam_step(optimizer, grads, opt_state, params)
         gnorm = optax.global_norm(grads)
         return params, opt_state, {**metrics, "policy/loss": loss, "policy/grad_norm": gnorm}
@@ -180,10 +182,8 @@ def diffusion_temperature_step(
         entropy = gaussian_entropy_proxy(alpha, action_size, cfg.entropy_noise_scale)
         metrics = {"entropy_proxy": entropy}
     else:
-        entropy = jax.lax.cond(
-            do, lambda: entropy_fn(cfg, pol, state, batch, key).astype(jnp.float32),
-            lambda: jnp.zeros((), jnp.float32),
-        )
+        estimate = lambda: entropy_fn(cfg, pol, state, batch, key).astype(jnp.float32)  # noqa: E731
+        entropy = jax.lax.cond(do, estimate, lambda: zeros_like_type(jax.eval_shape(estimate)))
         metrics = {"entropy/estimate": entropy, "entropy/applied": do.astype(jnp.float32)}
     log_alpha, alpha_opt = temperature_step(
         opts.alpha, state.log_alpha, state.alpha_opt, entropy,

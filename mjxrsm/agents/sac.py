@@ -27,6 +27,7 @@ from mjxrsm.agents.base import (
     td_target,
     temperature_step,
     tree_where,
+    value_and_mean_grad,
 )
 from mjxrsm.networks import CriticEnsemble, GaussianPolicy, tanh_gaussian_sample
 from mjxrsm.replay import Transition
@@ -94,7 +95,7 @@ def sac_policy_step(
         q_pi = nets.critic.apply(critic, batch.obs, a).min(0)
         return jnp.mean(alpha * logp - q_pi), logp
 
-    (loss, logp), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy)
+    (loss, logp), grads = value_and_mean_grad(loss_fn, has_aux=True)(state.policy)
     new_policy, new_opt = adam_step(opts.policy, grads, state.policy_opt, state.policy)
     policy = tree_where(do, new_policy, state.policy)
     policy_opt = tree_where(do, new_opt, state.policy_opt)
