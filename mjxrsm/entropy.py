@@ -69,7 +69,9 @@ def fit_gmm(
     eye = jnp.eye(d, dtype=x.dtype)
     centred = x - x.mean(0)
     cov0 = centred.T @ centred / n / num_components + reg * eye
-    init = Mixture(jnp.full((num_components,), 1.0 / num_components, x.dtype),
+    # Uniform weights built from x so that they vary over devices as x does (a scan carry keeps
+    # its type under the trainer's shard_map).
+    init = Mixture(jnp.ones_like(x[:num_components, 0]) / num_components,
                    kmeans_init(x, key, num_components),
                    jnp.broadcast_to(cov0, (num_components, d, d)))
 

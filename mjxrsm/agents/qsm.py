@@ -37,7 +37,8 @@ def min_critic_action_grad(
     k = q.shape[0]
     # Row b of critic i depends only on action row b, so one VJP per critic gives every row's
     # gradient of that critic.
-    one_hot = jnp.repeat(jnp.eye(k, dtype=q.dtype)[:, :, None], q.shape[1], axis=2)  # [K, K, B]
+    # [K, K, B]; built from q so that it varies over devices as q does (the trainer's shard_map).
+    one_hot = jnp.eye(k, dtype=q.dtype)[:, :, None] * jnp.ones_like(q)[None]
     grads = jax.vmap(lambda ct: vjp(ct)[0])(one_hot)  # [K, B, d]
     j = jnp.argmin(q, axis=0)
     return q.min(axis=0), jnp.take_along_axis(grads, j[None, :, None], axis=0)[0]
