@@ -37,7 +37,12 @@ def dacer_policy_loss(
 ) -> jax.Array:
     """-mean min_i Q_i(s, a) with a drawn by the reverse chain of `params`: differentiable in
     `params` through every step (exploration noise does not depend on them, so it is left out)."""
-    return -pol.q_min(critic, obs, pol.sample(params, obs, key)).mean()
+    return _loss_and_actions(pol, params, critic, obs, key)[0]
+
+
+def _loss_and_actions(pol, params, critic, obs, key):
+    a = pol.sample(params, obs, key)
+    return -pol.q_min(critic, obs, a).mean(), a
 
 
 def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,
@@ -45,7 +50,9 @@ def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: 
     """The DACER policy step (see the module docstring); a `PolicyStep`."""
 
     def loss_fn(params):
-        return dacer_policy_loss(pol, params, ctx.critic_before, batch.obs, key), {}
+        loss, a = _loss_and_actions(pol, params, ctx.critic_before, batch.obs, key)
+        # Where the chain's output sits on the box, the clip passes no gradient back.
+        return loss, {"dacer/frac_at_bound": jnp.mean(jnp.abs(a) >= 1.0)}
 
     policy, policy_opt, metrics = policy_grad_step(
         do, loss_fn, opts.policy, state.policy, state.policy_opt
@@ -68,5 +75,5 @@ def entropy_estimate(
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy",),
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "dacer"),
                                 entropy_fn=entropy_estimate)
