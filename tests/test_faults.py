@@ -217,10 +217,11 @@ def reference(tmp_path_factory):
 @pytest.mark.slow
 def test_sigkill_inside_a_checkpoint_write(tmp_path, reference):
     run = tmp_path / "run"
-    _kill_when(_child("save:2", run), "HOLD save")  # the write of the second checkpoint
-    assert list((run / "checkpoints").glob("*orbax-checkpoint-tmp*")), "not killed mid-write"
+    _kill_when(_child("save:32", run), "HOLD save")  # inside the write of the second checkpoint
+    assert list((run / "checkpoints").glob("32.orbax-checkpoint-tmp*")), "not killed mid-write"
     out = _finish(run, "--resume")
-    assert "resumed from" in out and not list((run / "checkpoints").glob("*tmp*"))
+    assert "resumed from" in out and "checkpoints/16" in out
+    assert not list((run / "checkpoints").glob("*tmp*"))
     _assert_same_run(run, reference)
 
 
