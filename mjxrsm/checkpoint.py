@@ -8,8 +8,9 @@ structure of a freshly initialised state, so a checkpoint from another config fa
 Faults (docs/RELIABILITY.md): the temporary directory of a save killed midway is removed when the
 run restarts (before Orbax lists the steps); a save that fails (a full disk) raises
 CheckpointError naming the last complete checkpoint, which stays; every checkpoint carries a
-digest of its arrays, so a damaged or truncated one is detected on restore, moved aside to
-`checkpoints.unreadable/`, and the one before it is used instead (said on the run's output).
+manifest of its files and a digest of its arrays, so a damaged or truncated one is detected on
+restore, moved aside to `checkpoints.unreadable/`, and the one before it is used instead (said on
+the run's output).
 """
 
 from __future__ import annotations
