@@ -52,6 +52,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (valid: >= 0)") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{value} is not a number >= 0")
+    return value
+
+
 def check_envs(envs: tuple[str, ...] | list[str], flag: str = "--envs") -> None:
     """Refuse an unknown task name before any worker starts (the registry lists the valid)."""
     from mjxrsm.envs import check_env_name

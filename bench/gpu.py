@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cli import ArgumentParser, positive_float
+from bench.cli import ArgumentParser, nonnegative_float
 from bench.common import (
     RESULTS,
     Timing,
@@ -178,7 +178,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
-    p.add_argument("--budget-s", type=positive_float, default=420.0,
+    p.add_argument("--budget-s", type=nonnegative_float, default=420.0,
                    help="start no new cell after this many seconds (default 420)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes on a toy task (CPU test)")
     p.add_argument("--out", type=Path,

@@ -8,8 +8,9 @@ structure of a freshly initialised state, so a checkpoint from another config fa
 Faults (docs/RELIABILITY.md): the temporary directory of a save killed midway is removed when the
 run restarts (before Orbax lists the steps); a save that fails (a full disk) raises
 CheckpointError naming the last complete checkpoint, which stays; every checkpoint carries a
-digest of its arrays, so a damaged or truncated one is detected on restore, moved aside to
-`checkpoints.unreadable/`, and the one before it is used instead (said on the run's output).
+manifest of its files and a digest of its arrays, so a damaged or truncated one is detected on
+restore, moved aside to `checkpoints.unreadable/`, and the one before it is used instead (said on
+the run's output).
 
 The leaves are saved as the (possibly sharded) `jax.Array`s themselves: Orbax writes each device's
 shard, nothing is gathered to one host for the write, and a restore places every leaf straight
@@ -21,6 +22,7 @@ this host: a multi-process run (whose arrays span hosts) saves without one.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sys
 import time
@@ -67,6 +69,21 @@ def _shape_dtype(x: Any) -> str:
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
     return f"{tuple(x.shape)}{x.dtype}"
+
+
+MANIFEST = "mjxrsm-files.json"  # each file of a step directory: size and hash, written after it
+
+
+def _file_manifest(step_dir: Path) -> dict[str, list]:
+    """Size and hash of every file Orbax wrote for a step: checked before Orbax reads any of them
+    (a damaged file read by Orbax's concurrent readers prints their tracebacks, even when the
+    failure is handled)."""
+    out = {}
+    for f in sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST):
+        out[str(f.relative_to(step_dir))] = [f.stat().st_size,
+                                             hashlib.blake2b(f.read_bytes(), digest_size=16)
+                                             .hexdigest()]
+    return out
 
 
 def _digest(leaves: dict[str, np.ndarray]) -> str:
@@ -145,6 +162,11 @@ class Checkpointer:
                 ),
             )
             self._manager.wait_until_finished()
+            if jax.process_count() == 1:  # hosts write their own shards: no one lists them all
+                step_dir = self.directory / str(step)
+                tmp = step_dir / f".{MANIFEST}.tmp"  # a kill before the rename: no manifest
+                tmp.write_text(json.dumps(_file_manifest(step_dir)))
+                tmp.replace(step_dir / MANIFEST)
         except Exception as e:  # a full disk, a vanished directory: Orbax raises many types
             self._discard_partial(step)
             last = self.latest_step()
@@ -200,6 +222,7 @@ class Checkpointer:
         tree = self._strip(template)
         leaves, treedef = jax.tree.flatten(tree)
         where = self.directory / str(step)
+        self._check_files(where)
         try:
             restored = self._manager.restore(
                 step,
@@ -243,6 +266,23 @@ class Checkpointer:
         if not self.include_buffer:
             state = state.replace(buffer=template.buffer)
         return state, meta
+
+    @staticmethod
+    def _check_files(step_dir: Path) -> None:
+        """Raise _Unreadable if a file of the step changed since it was written (checkpoints
+        saved before manifests existed, or killed before theirs, are left to Orbax)."""
+        path = step_dir / MANIFEST
+        if not path.is_file():
+            return
+        try:
+            expected = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise _Unreadable(f"checkpoint {step_dir} has an unreadable {MANIFEST} ({e})") from e
+        found = _file_manifest(step_dir)
+        bad = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+        if bad:
+            raise _Unreadable(f"checkpoint {step_dir} is damaged: {len(bad)} file(s) differ from "
+                              f"when it was written ({', '.join(bad[:3])})")
 
     def close(self) -> None:
         self._manager.close()

@@ -2,10 +2,10 @@
 
     python tests/helpers_faults.py HOLD -- <mjxrsm.train arguments>
 
-HOLD is `none`, `save:N` (inside the Nth checkpoint write: the arrays are written to Orbax's
-temporary directory, the rename that completes the save has not happened) or `eval:N` (after the
-Nth evaluation computed, before it is logged). At that point the child prints `HOLD <what>` on
-stderr and sleeps, so the parent's SIGKILL lands exactly there; nothing else is changed.
+HOLD is `none`, `save:STEP` (inside the write of the checkpoint of env step STEP: its arrays are
+in Orbax's temporary directory, the rename that completes the save has not happened) or `eval:N`
+(after the Nth evaluation computed, before it is logged). There the child prints `HOLD <what>`
+on stderr and sleeps, so the parent's SIGKILL lands exactly there; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ def _hold(what: str) -> None:
     time.sleep(3600)
 
 
-def _hold_in_save(n: int) -> None:
+def _hold_in_save(step: int) -> None:
     from orbax.checkpoint._src.path import atomicity
 
     original = atomicity.AtomicRenameTemporaryPath.finalize
-    calls = [0]
 
     async def finalize(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == n:
+        if self._final_path.name == str(step):  # the step directory, not one of its items
             _hold(f"save {self.get()}")
         return await original(self, *args, **kwargs)
 

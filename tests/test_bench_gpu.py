@@ -46,6 +46,6 @@ def test_budget_skips_cells_and_says_so(tmp_path, monkeypatch):
     assert "MemoryError" in cells[0]["error"] and "error" not in cells[1]
     assert len(calls) == len(gpu.TINY)
     calls.clear()
-    gpu.main(["--tiny", "--budget-s", "-1", "--out", str(out)])
+    gpu.main(["--tiny", "--budget-s", "0", "--out", str(out)])  # (a negative one is refused)
     cells = json.loads(out.read_text())["cells"]
     assert len(calls) == 1 and all("skipped" in c for c in cells[1:])

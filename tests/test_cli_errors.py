@@ -124,6 +124,7 @@ BENCH_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bench-num-envs", ["bench.throughput", "--num-envs=4,x"], ["--num-envs", "4,x"]),
     ("bench-timeout", ["bench.throughput", "--timeout=-1"], ["--timeout", "> 0"]),
     ("bench-budget", ["bench.gpu", "--budget-s=soon"], ["--budget-s", "soon"]),
+    ("bench-budget-negative", ["bench.gpu", "--budget-s=-1"], ["--budget-s", ">= 0"]),
 ]
 
 
