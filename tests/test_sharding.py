@@ -157,3 +157,19 @@ def test_multihost_two_processes_match_one_process(tmp_path):
     assert multi["final_eval_return"] == pytest.approx(one["final_eval_return"], rel=1e-4)
     rows = lambda d: [r.split(",", 2)[::2] for r in (d / "train.csv").read_text().splitlines()]  # noqa: E731
     assert len(rows(tmp_path / "multi")) == len(rows(tmp_path / "single")) == 3
+
+
+@pytest.mark.slow
+def test_four_devices_solve_inverted_pendulum(tmp_path):
+    """SAC's cpu preset (16 envs, batch 256, 8 eval episodes) split over 4 fake devices learns
+    inverted_pendulum: eval return >= 900 of 1000 within the preset's 24k env steps, as
+    tests/test_learning.py asks of one device."""
+    cmd = [sys.executable, "-m", "mjxrsm.train",
+           "--config=configs/train.py:inverted_pendulum,sac,cpu", "--config.mesh.devices=4",
+           "--config.tensorboard=False", f"--workdir={tmp_path / 'run'}"]
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    returns = [e["return_mean"] for e in summary["evals"]]
+    assert summary["devices"] == 4 and max(returns) >= 900, f"eval returns {returns}"
