@@ -12,8 +12,8 @@ on a 1-D mesh; the functions below are written per device. Per-environment leave
 `num_envs` axis) and the replay rows are split over the devices, each device stepping its envs,
 filling its own ring and sampling its share of every batch; the agent and everything else is
 replicated, and the agents average their gradients (agents/base.py). `num_envs`, `batch_size`,
-`replay_capacity` and `utd_ratio` keep their global meaning. With one device the same code
-computes exactly what the unsharded trainer did.
+`replay_capacity` and `utd_ratio` keep their global meaning. With one device the same functions
+are jitted without the shard_map: bit for bit the unsharded trainer (see `on_mesh`).
 """
 
 from __future__ import annotations
