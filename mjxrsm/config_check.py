@@ -10,6 +10,7 @@ keys, and checks the rules that tie several settings together. It imports no JAX
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 
 from ml_collections import ConfigDict
@@ -132,10 +133,20 @@ def divisibility_errors(config: ConfigDict, n: int) -> list[str]:
 
 
 def _mesh_errors(config: ConfigDict) -> list[str]:
-    """An explicit device count must divide every global size. `mesh.devices=0` (all devices)
-    is checked by make_trainer once JAX knows the devices: this module stays free of JAX."""
+    """An explicit device count must divide every global size, and exist once JAX is loaded.
+    This module does not import JAX (the CLI refuses bad input before loading it), so without
+    JAX, and for `mesh.devices=0` (all devices), make_trainer checks the rest."""
     n = config.get("mesh", {}).get("devices", 1)
-    return divisibility_errors(config, n) if isinstance(n, int) and n > 1 else []
+    if not isinstance(n, int) or n <= 1:
+        return []
+    if "jax" in sys.modules:
+        from mjxrsm.sharding import resolve_devices
+
+        try:
+            resolve_devices(n)
+        except ValueError as e:
+            return [str(e)]
+    return divisibility_errors(config, n)
 
 
 def validate(config: ConfigDict) -> None:

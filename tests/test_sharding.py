@@ -16,7 +16,7 @@ import pytest
 from helpers_runs import tiny_config
 
 from mjxrsm import sharding
-from mjxrsm.config_check import ConfigError, validate
+from mjxrsm.config_check import ConfigError, divisibility_errors, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,12 +32,12 @@ def _four_devices(script: str, *args: str, timeout: int = 900) -> str:
 def test_sizes_that_do_not_divide_are_refused_with_what_to_change():
     c = tiny_config("sac", env="pendulum")
     c.num_envs, c.algo.batch_size, c.eval_episodes = 6, 10, 2
-    errors = sharding.divisibility_errors(c, 4)
+    errors = divisibility_errors(c, 4)
     assert len(errors) == 3, errors
     assert "num_envs=6" in errors[0] and "use 4 or 8" in errors[0]
     assert "algo.batch_size=10" in errors[1] and "8 or 12" in errors[1]
     assert "eval_episodes=2" in errors[2] and "use 4" in errors[2]
-    assert sharding.divisibility_errors(tiny_config("sac"), 4) == ["eval_episodes=2 does not "
+    assert divisibility_errors(tiny_config("sac"), 4) == ["eval_episodes=2 does not "
         "divide by the 4 devices of the mesh (each device takes eval_episodes/4); use 4, or "
         "another --config.mesh.devices"]
     c = tiny_config("sac")
