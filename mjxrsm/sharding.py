@@ -1,12 +1,13 @@
 """Data parallelism: the 1-D device mesh and the few collectives the trainer and agents use.
 
 The trainer runs its whole chunk as ONE `jax.shard_map` over a mesh with a single axis, `data`
-(docs: README "Scaling out"). Each device steps `num_envs/n` environments, keeps a private ring of
-`replay_capacity/n` rows and samples `batch_size/n` rows from it; everything else (agent, optimiser
-states, temperature, running statistics, keys, counters) is replicated. Not plain `jit` over
-sharded arrays: MJX's constraint solver is a `while_loop` under `vmap`, whose stopping test would
-then become a cross-device all-reduce on every solver iteration, and sampling a globally sharded
-buffer ends with the whole batch gathered on every device.
+(docs: README "Scaling out"; one device runs the same functions under plain `jit`, see
+`on_mesh` in trainer.make_trainer). Each device steps `num_envs/n` environments, keeps a private
+ring of `replay_capacity/n` rows and samples `batch_size/n` rows from it; everything else (agent,
+optimiser states, temperature, running statistics, keys, counters) is replicated. Not plain
+`jit` over sharded arrays: MJX's constraint solver is a `while_loop` under `vmap`, whose stopping
+test would then become a cross-device all-reduce on every solver iteration, and sampling a
+globally sharded buffer ends with the whole batch gathered on every device.
 
 The helpers below are *type driven*: under `shard_map(check_vma=True)` every value knows whether it
 varies over `data` (device-local) or is replicated. `data_mean` and friends reduce only device-local
@@ -39,6 +40,11 @@ def resolve_devices(requested: int) -> list[jax.Device]:
         raise ValueError(f"mesh.devices={requested} must be >= 0 (0 = all devices)")
     if requested == 0:
         return list(available)
+    if jax.process_count() > 1 and requested != len(available):
+        raise ValueError(
+            f"mesh.devices={requested}: a multi-process run uses every device of every process "
+            f"({len(available)}); pass --config.mesh.devices=0"
+        )
     if requested > len(available):
         raise ValueError(
             f"mesh.devices={requested} but only {len(available)} device(s) are visible "

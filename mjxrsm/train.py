@@ -127,7 +127,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         return "none (no checkpoint yet)" if latest is None else str(ckpt.directory / str(latest))
 
     def trained(s) -> int:
-        return int(s.env_steps) - warmup_steps
+        return trainer.env_steps(s) - warmup_steps
 
     def evaluate(s, step: int) -> None:
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 10_007), step)
@@ -139,7 +139,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     reporter.rewind(step)
     next_eval = (step // config.eval_every + 1) * config.eval_every
     next_ckpt = (step // config.checkpoint_every + 1) * config.checkpoint_every
-    chunks, t_prev, s_prev, u_prev = 0, time.time(), step, int(state.updates)
+    chunks, t_prev, s_prev, u_prev = 0, time.time(), step, trainer.updates(state)
     compile_s = None
     print(f"compiling the training chunk ({trainer.iters_per_chunk} iterations x "
           f"{config.num_envs} envs, {trainer.schedule.per_iter} update(s) every "
@@ -160,7 +160,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
             ckpt.save(step, state, {"env_steps": step})
             next_ckpt = (step // config.checkpoint_every + 1) * config.checkpoint_every
         now = time.time()
-        updates = int(state.updates)
+        updates = trainer.updates(state)
         dt = max(now - t_prev, 1e-9)
         reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt, now - start)
         t_prev, s_prev, u_prev = now, step, updates
@@ -179,7 +179,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         "seed": config.seed,
         "env_steps": step,
         "warmup_env_steps": warmup_steps,
-        "gradient_updates": int(state.updates),
+        "gradient_updates": trainer.updates(state),
         "wall_time_s": wall,
         "first_chunk_s_incl_compile": compile_s,
         "env_steps_per_chunk": chunk_steps,

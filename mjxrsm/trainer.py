@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -51,7 +52,8 @@ class TrainState:
     buffer: ReplayState  # rows split over the devices: device d's ring is the d-th block
     obs_stats: ObsStats
     key: jax.Array
-    env_steps: jax.Array  # transitions collected so far, warm-up included (int32)
+    env_steps: jax.Array  # transitions so far, warm-up included (int32: the host reads
+    #                       iteration * num_envs, see Trainer.env_steps)
     iteration: jax.Array  # vector steps taken so far, warm-up included (int32)
     updates: jax.Array  # gradient updates taken so far (int32)
 
@@ -80,6 +82,17 @@ class Trainer:
     @property
     def num_devices(self) -> int:
         return self.mesh.size
+
+    def env_steps(self, state: TrainState) -> int:
+        """Env steps collected so far (warm-up included), exact past 2^31: the device counter
+        `state.env_steps` is int32 (JAX runs without x64) and wraps there; `iteration` (vector
+        steps) times `num_envs` does not until 2^31 vector steps."""
+        return int(state.iteration) * self.config.num_envs
+
+    @staticmethod
+    def updates(state: TrainState) -> int:
+        """Gradient updates so far, read as unsigned: exact to 2^32 (the int32 counter wraps)."""
+        return int(np.asarray(state.updates).astype(np.int64) % 2**32)
 
     def shardings(self) -> TrainState:
         """Each TrainState leaf's NamedSharding (checkpoint restore, tests)."""

@@ -65,6 +65,22 @@ def _result(stdout: str) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
+def test_host_counters_are_exact_past_int32():
+    """The host reads env steps as iteration * num_envs and updates as unsigned, so the int32
+    device counters wrapping at 2^31 (x64 is off) do not stop or mislabel a long run."""
+    from types import SimpleNamespace
+
+    from mjxrsm.trainer import Trainer
+
+    trainer = SimpleNamespace(config=SimpleNamespace(num_envs=4096))
+    state = SimpleNamespace(iteration=jnp.asarray(2**20 + 3, jnp.int32),
+                            env_steps=np.asarray((2**20 + 3) * 4096, np.int64).astype(np.int32),
+                            updates=(jnp.asarray(2**31 - 1, jnp.int32) + 5))
+    assert int(state.env_steps) != (2**20 + 3) * 4096  # the device counter has wrapped
+    assert Trainer.env_steps(trainer, state) == (2**20 + 3) * 4096
+    assert Trainer.updates(state) == 2**31 + 4
+
+
 @pytest.fixture(scope="module")
 def four_devices() -> dict:
     """The measurements of tests/sharding_checks.py on 4 CPU devices (one subprocess)."""
