@@ -160,8 +160,9 @@ def aggregate_metrics(
         w = upd_w if w is None else w
         if w is None:
             out[k] = v.mean()
-        else:
-            out[k] = (v * w).sum() / jnp.maximum(w.sum(), 1.0)
+        else:  # w may be fractions (applied share of an iteration's updates): no clamp at 1
+            total = w.sum()
+            out[k] = (v * w).sum() / jnp.where(total > 0, total, 1.0)
     out, reward = data_mean((out, m["env/reward"].mean()))
     count, ret, length = data_sum((m["env/completed_count"].sum(), m["env/completed_return"].sum(),
                                    m["env/completed_length"].sum()))
