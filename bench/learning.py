@@ -47,6 +47,7 @@ from bench.common import (
 )
 from bench.report import algo_color
 from mjxrsm.algorithms import algorithm_names
+from mjxrsm.run_dir import BOOKKEEPING, config_changes
 
 MODULE = "bench.learning"
 ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
@@ -246,9 +247,11 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
             done = json.loads(path.read_text())
             expected = config_to_dict(run_config(cell.env, cell.algo, cell.seed, preset,
                                                  cell.budget, overrides))
-            if done.get("config") != expected:
-                fail(f"{path} was run with a different config; use another --out (and --runs) "
-                     "for these settings, or delete it to rerun")
+            changed = [c for group in config_changes(done.get("config", {}), expected)
+                       for c in group if c.split(":")[0] not in BOOKKEEPING]
+            if changed:
+                fail(f"{path} was run with a different config ({'; '.join(changed)}); use "
+                     "another --out (and --runs) for these settings, or delete it to rerun")
             continue
         todo.append(cell)
     log(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} "

@@ -22,6 +22,12 @@ SAFE_ON_RESUME = frozenset({
     "total_env_steps", "log_every", "eval_every", "eval_episodes", "checkpoint_every",
     "keep_checkpoints", "tensorboard", "wandb", "preset",
 })
+# Settings that only change what is kept or reported about a run, never its numbers.
+BOOKKEEPING = frozenset({"keep_checkpoints", "tensorboard", "wandb"})
+# Keys added to the config after runs were recorded, with the value that reproduces what those runs
+# did: a saved config without the key is read as having this value (so a run recorded before
+# scale-out still resumes, and still counts as the same run).
+ABSENT_MEANS: dict[str, Any] = {"mesh.devices": 1, "algo.critic_hidden": [], "wandb": False}
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 
@@ -67,6 +73,7 @@ def check_workdir(workdir: Path, resume: bool, require_run_to_resume: bool = Tru
 def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(safe, unsafe) differences between two configs, as 'key: old -> new' lines."""
     old_flat, new_flat = flat_items(saved), flat_items(new)
+    old_flat = {**{k: v for k, v in ABSENT_MEANS.items() if k in new_flat}, **old_flat}
     safe, unsafe = [], []
     for key in sorted(old_flat.keys() | new_flat.keys()):
         old, cur = old_flat.get(key, "<absent>"), new_flat.get(key, "<absent>")

@@ -175,3 +175,16 @@ def test_option_names_match_their_implementations():
     assert set(networks.ACTIVATIONS) == set(choices.ACTIVATIONS)
     assert (diffusion.SCHEDULES, diffusion.SAMPLERS, rsm.Q_NORMS) == (
         choices.SCHEDULES, choices.SAMPLERS, choices.Q_NORMS)
+
+
+def test_configs_recorded_before_a_key_existed_still_match() -> None:
+    """A run saved before `mesh.devices` / `algo.critic_hidden` existed resumes as the same run
+    (those keys' absence meant one device and a critic as wide as the policy); a real change to
+    such a key is still caught."""
+    from mjxrsm.run_dir import config_changes
+
+    new = {"mesh": {"devices": 1}, "algo": {"critic_hidden": [], "lr": 3e-4}, "wandb": False}
+    old = {"algo": {"lr": 3e-4}}
+    assert config_changes(old, new) == ([], [])
+    safe, unsafe = config_changes(old, {**new, "mesh": {"devices": 2}})
+    assert unsafe == ["mesh.devices: 1 -> 2"] and not safe
