@@ -1,6 +1,6 @@
 """Data parallelism: the 1-D device mesh and the few collectives the trainer and agents use.
 
-The trainer runs its whole chunk as ONE `jax.shard_map` over a mesh with a single axis, `data`
+The trainer runs its whole chunk as ONE `shard_map` (below) over a mesh with a single axis, `data`
 (docs: README "Scaling out"; one device runs the same functions under plain `jit`, see
 `on_mesh` in trainer.make_trainer). Each device steps `num_envs/n` environments, keeps a private
 ring of `replay_capacity/n` rows and samples `batch_size/n` rows from it; everything else (agent,
@@ -9,19 +9,27 @@ optimiser states, temperature, running statistics, keys, counters) is replicated
 test would then become a cross-device all-reduce on every solver iteration, and sampling a
 globally sharded buffer ends with the whole batch gathered on every device.
 
-The helpers below are *type driven*: under `shard_map(check_vma=True)` every value knows whether it
-varies over `data` (device-local) or is replicated. `data_mean` and friends reduce only device-local
-values, and `value_and_mean_grad` differentiates with respect to device-local copies of the
-parameters before one `pmean`. Outside a `shard_map` (tests, benchmarks, `load_policy`) nothing
+The trainer's map is traced with `check_vma=False` (`shard_map` below): MJX's solver carries
+loop state that starts as a constant and becomes per-device data, and its `lax.cond`/`while_loop`
+do not type-check under JAX's varying-manual-axes checks (nor can they be fixed from outside
+MuJoCo). Inside such a map every value counts as device-local, so `data_mean` and friends reduce
+every leaf they are given (a mean, min or max of a replicated value is that value), and the
+replicas are kept equal by construction: every replicated update reads only reduced statistics
+and the replicated keys (tests/test_sharding.py checks the replicas bit for bit). Under a
+type-checked `jax.shard_map` (`check_vma=True`, as a user's own code may use) the helpers are
+type driven instead: only leaves that vary over `data` are reduced. Outside any map nothing
 varies, so the same agent and evaluator code computes exactly what it did without sharding.
 
-Why the parameters are cast to device-local before `jax.grad`: with `check_vma=True` the gradient
+`value_and_mean_grad` differentiates with respect to device-local copies of the parameters and
+then takes one `pmean` of the gradient. In a type-checked map the cast matters: there the gradient
 of a device-local loss with respect to *replicated* parameters is already summed over devices (the
-transpose of the implicit broadcast is a `psum`); a `pmean` on top would leave it n times too large.
+transpose of the implicit broadcast is a `psum`), and a `pmean` on top would leave it n times too
+large. In the trainer's untyped map the gradient is per device and the `pmean` averages it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +39,8 @@ import jax.numpy as jnp
 from jax.sharding import AxisType, Mesh
 
 DATA = "data"  # the mesh axis name
+# True while the body of an untyped (`check_vma=False`) shard_map over `data` is being traced.
+_UNTYPED: contextvars.ContextVar[bool] = contextvars.ContextVar("mjxrsm_untyped", default=False)
 
 
 def resolve_devices(requested: int) -> list[jax.Device]:
@@ -71,6 +81,21 @@ def make_mesh(devices: Sequence[jax.Device]) -> Mesh:
     return jax.make_mesh((len(devices),), (DATA,), axis_types=(AxisType.Auto,), devices=devices)
 
 
+def shard_map(fn: Callable, mesh: Mesh, in_specs: Any, out_specs: Any) -> Callable:
+    """`jax.shard_map(fn, ..., check_vma=False)` whose body the helpers below know to be untyped
+    (every value device-local): the trainer's map, so that MJX physics traces inside it."""
+
+    def body(*args):
+        token = _UNTYPED.set(True)
+        try:
+            return fn(*args)
+        finally:
+            _UNTYPED.reset(token)
+
+    return jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                         check_vma=False)
+
+
 # ----------------------------------------------------------------------------- inside the map
 
 
@@ -91,7 +116,10 @@ def _bound() -> bool:
 
 
 def is_local(x: Any) -> bool:
-    """Whether `x` is device-local (varies over the data axis) in the current trace."""
+    """Whether `x` is device-local (varies over the data axis) in the current trace: every value
+    inside the trainer's untyped map, the values typed as varying inside a type-checked one."""
+    if _UNTYPED.get() and _bound():
+        return True
     aval = jax.typeof(x)
     return DATA in getattr(getattr(aval, "mat", None), "varying", ())
 
@@ -99,7 +127,8 @@ def is_local(x: Any) -> bool:
 def _reduce(op: Callable, tree: Any) -> Any:
     """Apply collective `op` to the device-local leaves of `tree`, packed into one vector per
     dtype: one all-reduce per call however many leaves (a gradient tree, a metrics dict).
-    Replicated leaves pass through untouched (a reduction would change nothing but cost one)."""
+    Replicated leaves of a type-checked map pass through untouched (a reduction would change
+    nothing but cost one)."""
     leaves, treedef = jax.tree.flatten(tree)
     groups: dict[Any, list[int]] = {}
     for i, x in enumerate(leaves):
@@ -121,6 +150,8 @@ def data_mean(tree: Any) -> Any:
 
 
 def data_sum(tree: Any) -> Any:
+    """Sum over devices of per-device partial sums (never of a replicated value: under the
+    trainer's untyped map that would count it n times)."""
     return _reduce(jax.lax.psum, tree)
 
 
@@ -177,7 +208,7 @@ def device_key(key: jax.Array) -> jax.Array:
 def as_local(tree: Any) -> Any:
     """Mark every leaf of a per-device tree as device-local (a type cast, no data movement):
     e.g. env-state leaves a step sets to constants must keep the type of the scan carry."""
-    if not _bound():
+    if not _bound() or _UNTYPED.get():
         return tree
     return jax.tree.map(
         lambda x: x if is_local(x) else jax.lax.pcast(x, DATA, to="varying"), tree

@@ -7,13 +7,14 @@
 The whole chunk is one XLA program with the TrainState donated: no host transfer happens inside,
 and the host sees the state only between chunks (logging, evaluation, checkpoints).
 
-Data parallel over `config.mesh.devices` (mjxrsm/sharding.py): the chunk is one `jax.shard_map`
-on a 1-D mesh; the functions below are written per device. Per-environment leaves (leading
-`num_envs` axis) and the replay rows are split over the devices, each device stepping its envs,
-filling its own ring and sampling its share of every batch; the agent and everything else is
-replicated, and the agents average their gradients (agents/base.py). `num_envs`, `batch_size`,
-`replay_capacity` and `utd_ratio` keep their global meaning. With one device the same functions
-are jitted without the shard_map: bit for bit the unsharded trainer (see `on_mesh`).
+Data parallel over `config.mesh.devices` (mjxrsm/sharding.py): the chunk is one `shard_map`
+(untyped, see sharding.py) on a 1-D mesh; the functions below are written per device. Leaves
+with a leading `num_envs` axis and the replay rows are split over the devices, each device
+stepping its envs, filling its own ring and sampling its share of every batch; the agent and
+everything else is replicated, and the agents average their gradients (agents/base.py).
+`num_envs`, `batch_size`, `replay_capacity` and `utd_ratio` keep their global meaning. With one
+device the same functions are jitted without the shard_map: bit for bit the unsharded trainer
+(see `on_mesh`).
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         # change XLA's fusions and with them the last bit of some critic gradients.)
         if n_dev == 1:
             return fn
-        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+        return sharding.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
 
     chunk = lambda fn: on_mesh(fn, (specs,), (specs, P()))  # noqa: E731
     return Trainer(
