@@ -487,7 +487,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
         run_cells(cells, preset, overrides, out, runs, preset.jobs, args.keep_checkpoints, cache)
-    rep = report(out, preset_name, preset, overrides, device, args.quick, cells)
+    # Every finished cell in `out`, not only this invocation's: running one env or algo at a
+    # time (or resuming one cell) still leaves the whole table, and every plot, up to date.
+    rep = report(out, preset_name, preset, overrides, device, args.quick, None)
     log(f"wrote {out / 'learning.json'}, {out / 'learning.md'} and {len(rep['envs'])} plot(s)")
     print(markdown(rep))
 

@@ -86,8 +86,11 @@ class Reporter:
         Kill-safe: the kept rows are written to a temporary file, the old file is copied aside,
         then the temporary file replaces it (a kill in between leaves the old file, and the next
         rewind repeats the move). A row cut short by a kill is dropped. TensorBoard is told to
-        purge its events after `step` (tensorboardX's purge_step)."""
+        purge its events after `step` (tensorboardX's purge_step). The wall clock continues from
+        the last kept row, so `wall_time` (and the summary's) is the run's time to each step
+        across restarts; the repeated stretch and the restart's compile count once."""
         self._purge_step = step + 1
+        elapsed = 0.0
         for name in ("train", "eval"):
             path = self.workdir / f"{name}.csv"
             if name in self._csv or not path.exists():
@@ -98,6 +101,8 @@ class Reporter:
                 continue
             header, body = rows[0], rows[1:]
             keep = [r for r in body if len(r) == len(header) and _step(r) <= step]
+            if keep and "wall_time" in header:
+                elapsed = max(elapsed, float(keep[-1][header.index("wall_time")]))
             if len(keep) < len(body):
                 tmp = path.with_name(f"{name}.csv.tmp")
                 with tmp.open("w", newline="") as f:
@@ -110,9 +115,14 @@ class Reporter:
                                float(r[col["eval/return_std"]])) for r in keep]
                 if self.evals:
                     self.last_eval = self.evals[-1][1]
+        self._t0 = time.time() - elapsed
+
+    def elapsed(self) -> float:
+        """Seconds of this run so far, including earlier processes' (see `rewind`)."""
+        return time.time() - self._t0
 
     def log(self, kind: str, step: int, metrics: dict[str, float]) -> None:
-        row = {"env_steps": step, "wall_time": round(time.time() - self._t0, 3), **metrics}
+        row = {"env_steps": step, "wall_time": round(self.elapsed(), 3), **metrics}
         self._write_csv(kind, row)
         if self._tensorboard and self._tb is None:
             from tensorboardX import SummaryWriter

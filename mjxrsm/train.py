@@ -109,7 +109,6 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     chunk_steps = trainer.env_steps_per_chunk
 
     state = trainer.init(jax.random.PRNGKey(config.seed))
-    start = time.time()
     if resume and ckpt.latest_step() is not None:
         state, meta = ckpt.restore(state)
         print(f"resumed from {ckpt.directory / str(meta['step'])}", file=stream, flush=True)
@@ -162,7 +161,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         now = time.time()
         updates = trainer.updates(state)
         dt = max(now - t_prev, 1e-9)
-        reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt, now - start)
+        reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt,
+                          reporter.elapsed())
         t_prev, s_prev, u_prev = now, step, updates
     if not reporter.evals or reporter.evals[-1][0] != step:
         evaluate(state, step)  # every run ends with an evaluation of its final policy
@@ -170,7 +170,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         ckpt.save(step, state, {"env_steps": step})
     ckpt.close()
 
-    wall = time.time() - start
+    wall = reporter.elapsed()  # across resumes
     evals = reporter.evals
     summary = {
         "env": config.env.name,

@@ -150,6 +150,12 @@ def test_log_rewind_survives_a_kill_in_the_middle(tmp_path, monkeypatch):
     assert (tmp_path / "eval.csv").read_text().splitlines()[1:] == rows[:2]
     assert (tmp_path / "eval.csv.after-32").read_text() == original
     assert [e[0] for e in reporter.evals] == [16, 32]
+    # The wall clock continues from the last kept row (2.0 s), not from 0: curves against wall
+    # time stay monotone across a resume, and the summary's wall time is the whole run's.
+    assert 2.0 <= reporter.elapsed() < 2.0 + 5.0
+    reporter.log("eval", 48, {"eval/return_mean": 7.5, "eval/return_std": 1.0})
+    last = (tmp_path / "eval.csv").read_text().splitlines()[-1].split(",")
+    assert last[0] == "48" and float(last[1]) >= 2.0
 
 
 # ---- the real CLI, killed with SIGKILL (slow) ------------------------------------------------
