@@ -20,10 +20,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 def mj_model_of(env: Any) -> Any | None:
     """The C MuJoCo model behind a raw task (Gymnasium-v5, Playground, Brax), or None (toy)."""
-    if hasattr(env, "mj_model"):
-        return env.mj_model
-    brax_env = getattr(env, "brax_env", None)
-    return getattr(getattr(brax_env, "sys", None), "mj_model", None)
+    return getattr(env, "mj_model", None)
 
 
 def joint_state(physics: Any) -> tuple[Any, Any]:

@@ -3,9 +3,8 @@
 Uses the raw `brax.envs.get_environment(name, backend='mjx')` env without Brax's own wrappers:
 time limit, auto-reset and vmap come from `mjxrsm.envs.wrappers` and the trainer.
 
-Mapping: Brax `done` is termination (Brax has no truncation of its own); Brax `metrics` become
-info entries `metric/<name>` (float32 scalars, same keys after reset and step). The whole Brax
-`State` (pipeline state plus Brax's own info, e.g. `time_out`) is kept opaque in `physics`.
+The mapping onto our `Env` is `mjxrsm.envs.adapter.SuiteEnv`'s; the whole Brax `State`
+(pipeline state plus Brax's own info, e.g. `time_out`) is kept opaque in `physics`.
 
 Brax is imported only when an env is built, because importing it takes seconds.
 
@@ -21,19 +20,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from mjxrsm.envs import catalog
-from mjxrsm.envs.base import EnvState
+from mjxrsm.envs.adapter import SuiteEnv
 
 TASKS, UNSUPPORTED = catalog.BRAX_TASKS, catalog.BRAX_UNSUPPORTED
 
 DEFAULT_EPISODE_LENGTH = 1000
-METRIC_PREFIX = "metric/"
 
 
-class BraxMjxEnv:
+class BraxMjxEnv(SuiteEnv):
     """One Brax MJX task as an `Env`; extra kwargs go to the Brax env constructor."""
 
     def __init__(self, name: str, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs: Any):
@@ -44,58 +39,11 @@ class BraxMjxEnv:
         from brax import envs as brax_envs  # slow import, keep it lazy
 
         self.name = name
-        self.brax_env = brax_envs.get_environment(name, backend="mjx", **kwargs)
-        self._episode_length = int(episode_length)
-        # Shapes and metric keys by abstract evaluation: Brax's own `observation_size` runs an
-        # eager (un-jitted) reset, which is slow for MJX.
-        shapes = jax.eval_shape(self.brax_env.reset, jax.random.PRNGKey(0))
-        self._observation_size = int(shapes.obs.shape[-1])
-        self._metric_keys = tuple(sorted(shapes.metrics))
+        self._bind(brax_envs.get_environment(name, backend="mjx", **kwargs), episode_length)
 
     @property
-    def observation_size(self) -> int:
-        return self._observation_size
-
-    @property
-    def action_size(self) -> int:
-        return int(self.brax_env.action_size)
-
-    @property
-    def episode_length(self) -> int:
-        return self._episode_length
-
-    @property
-    def dt(self) -> float:
-        """Control timestep (physics timestep x n_frames)."""
-        return float(self.brax_env.dt)
-
-    def _to_env_state(self, bs: Any) -> EnvState:
-        if set(bs.metrics) != set(self._metric_keys):
-            raise KeyError(
-                f"Brax {self.name!r} metrics changed from {self._metric_keys} to "
-                f"{tuple(sorted(bs.metrics))}; the trainer needs constant info keys"
-            )
-        info = {
-            METRIC_PREFIX + k: jnp.asarray(bs.metrics[k], jnp.float32) for k in self._metric_keys
-        }
-        return EnvState(
-            physics=bs,
-            obs=bs.obs,
-            reward=jnp.asarray(bs.reward, jnp.float32),
-            terminated=jnp.asarray(bs.done, jnp.float32),
-            truncated=jnp.zeros((), jnp.float32),
-            info=info,
-        )
-
-    def reset(self, key: jax.Array) -> EnvState:
-        return self._to_env_state(self.brax_env.reset(key))
-
-    def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        bs = state.physics
-        # Brax updates `state.metrics` in place (dict.update); give it a copy so the caller's
-        # state is never mutated.
-        bs = bs.replace(metrics=dict(bs.metrics), info=dict(bs.info))
-        return self._to_env_state(self.brax_env.step(bs, action))
+    def mj_model(self) -> Any:
+        return self.inner.sys.mj_model
 
 
 def make(name: str, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs: Any) -> BraxMjxEnv:

@@ -20,71 +20,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from mjxrsm.envs import catalog
-from mjxrsm.envs.base import EnvState
+from mjxrsm.envs.adapter import SuiteEnv
 
 TASKS, UNAVAILABLE = catalog.PLAYGROUND_TASKS, catalog.PLAYGROUND_UNAVAILABLE
-METRIC_PREFIX = "metric/"
 
 
-class PlaygroundEnv:
+class PlaygroundEnv(SuiteEnv):
     """One Playground DM Control Suite task; the whole Playground `State` is our `physics`."""
 
     def __init__(self, name: str, impl: str = "jax", **config_overrides: Any):
         from mujoco_playground import dm_control_suite
 
         self.name = name
-        self.pg_env = dm_control_suite.load(name, config_overrides={"impl": impl,
-                                                                    **config_overrides})
-        config = self.pg_env._config  # Playground exposes no public accessor
+        inner = dm_control_suite.load(name, config_overrides={"impl": impl, **config_overrides})
+        config = inner._config  # Playground exposes no public accessor
         if int(config.action_repeat) != 1:
             raise ValueError(f"{name}: action_repeat={config.action_repeat} is not supported")
-        self._episode_length = int(config.episode_length)
-        shapes = jax.eval_shape(self.pg_env.reset, jax.random.PRNGKey(0))
-        self._observation_size = int(shapes.obs.shape[-1])
-        self._metric_keys = tuple(sorted(shapes.metrics))
-
-    @property
-    def observation_size(self) -> int:
-        return self._observation_size
-
-    @property
-    def action_size(self) -> int:
-        return int(self.pg_env.action_size)
-
-    @property
-    def episode_length(self) -> int:
-        return self._episode_length
-
-    @property
-    def dt(self) -> float:
-        """Control timestep (the video's frame period)."""
-        return float(self.pg_env.dt)
+        self._bind(inner, config.episode_length)
 
     @property
     def mj_model(self) -> Any:
-        return self.pg_env.mj_model
-
-    def _to_env_state(self, s: Any) -> EnvState:
-        info = {METRIC_PREFIX + k: jnp.asarray(s.metrics[k], jnp.float32)
-                for k in self._metric_keys}
-        return EnvState(
-            physics=s,
-            obs=s.obs,
-            reward=jnp.asarray(s.reward, jnp.float32),
-            terminated=jnp.asarray(s.done, jnp.float32),
-            truncated=jnp.zeros((), jnp.float32),
-            info=info,
-        )
-
-    def reset(self, key: jax.Array) -> EnvState:
-        return self._to_env_state(self.pg_env.reset(key))
-
-    def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        return self._to_env_state(self.pg_env.step(state.physics, action))
+        return self.inner.mj_model
 
 
 def make(name: str, **kwargs: Any) -> PlaygroundEnv:
