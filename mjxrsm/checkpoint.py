@@ -222,7 +222,7 @@ class Checkpointer:
         tree = self._strip(template)
         leaves, treedef = jax.tree.flatten(tree)
         where = self.directory / str(step)
-        self._check_files(where)
+        check_files(where)
         try:
             restored = self._manager.restore(
                 step,
@@ -267,22 +267,22 @@ class Checkpointer:
             state = state.replace(buffer=template.buffer)
         return state, meta
 
-    @staticmethod
-    def _check_files(step_dir: Path) -> None:
-        """Raise _Unreadable if a file of the step changed since it was written (checkpoints
-        saved before manifests existed, or killed before theirs, are left to Orbax)."""
-        path = step_dir / MANIFEST
-        if not path.is_file():
-            return
-        try:
-            expected = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise _Unreadable(f"checkpoint {step_dir} has an unreadable {MANIFEST} ({e})") from e
-        found = _file_manifest(step_dir)
-        bad = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
-        if bad:
-            raise _Unreadable(f"checkpoint {step_dir} is damaged: {len(bad)} file(s) differ from "
-                              f"when it was written ({', '.join(bad[:3])})")
-
     def close(self) -> None:
         self._manager.close()
+
+
+def check_files(step_dir: Path) -> None:
+    """Raise CheckpointError if a file of the step changed since it was written (checkpoints
+    saved before manifests existed, or killed before theirs, are left to Orbax). Reads only."""
+    path = step_dir / MANIFEST
+    if not path.is_file():
+        return
+    try:
+        expected = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise _Unreadable(f"checkpoint {step_dir} has an unreadable {MANIFEST} ({e})") from e
+    found = _file_manifest(step_dir)
+    bad = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+    if bad:
+        raise _Unreadable(f"checkpoint {step_dir} is damaged: {len(bad)} file(s) differ from "
+                          f"when it was written ({', '.join(bad[:3])})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,12 @@ def _read(step_dir: Path, agent_template: Any, obs_size: int) -> tuple[Any, ObsS
     return agent, stats
 
 
-def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
-    """The policy of `run_dir` at checkpoint `step` (default: the latest completed one)."""
+def load_policy(run_dir: str | Path, step: int | None = None, stream: Any = None) -> Policy:
+    """The policy of `run_dir` at checkpoint `step` (default: the latest one that reads back
+    intact; a damaged later one is skipped with a warning on `stream`, stderr by default, and
+    left where it is: loading never changes a run directory, which may still be training)."""
     from mjxrsm.agents import make_agent
+    from mjxrsm.checkpoint import CheckpointError, check_files
     from mjxrsm.envs import make_env
 
     run_dir = Path(run_dir).resolve()  # Orbax reads item metadata only through absolute paths
@@ -126,14 +130,27 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     steps = checkpoint_steps(run_dir)
     if not steps:
         raise PolicyLoadError(f"no completed checkpoint in {run_dir / 'checkpoints'} yet")
-    if step is None:
-        step = steps[-1]
-    elif step not in steps:
+    if step is not None and step not in steps:
         raise PolicyLoadError(f"no checkpoint at step {step} in {run_dir}; available: {steps}")
     _state_layout()
     env = make_env(config.env.name, **env_kwargs(config))
     obs_size, act_size = env.observation_size, env.action_size
     agent = make_agent(config.algo, obs_size, act_size)
     template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
-    agent_state, stats = _read(run_dir / "checkpoints" / str(step), template, obs_size)
-    return Policy(config, step, obs_size, act_size, agent_state, stats, agent.act)
+    damaged: list[str] = []
+    for candidate in [step] if step is not None else steps[::-1]:
+        step_dir = run_dir / "checkpoints" / str(candidate)
+        try:
+            check_files(step_dir)
+            agent_state, stats = _read(step_dir, template, obs_size)
+        except PolicyLoadError:
+            raise  # the run's config does not match its checkpoints: no fallback helps
+        except (CheckpointError, OSError, ValueError, KeyError) as e:
+            damaged.append(" ".join(f"{type(e).__name__}: {e}".split())[:300])
+            continue
+        if damaged:
+            print(f"warning: skipped {len(damaged)} unreadable checkpoint(s) of {run_dir} "
+                  f"({damaged[0]}); loaded step {candidate}", file=stream or sys.stderr)
+        return Policy(config, candidate, obs_size, act_size, agent_state, stats, agent.act)
+    raise PolicyLoadError(f"no readable checkpoint in {run_dir / 'checkpoints'}: "
+                          + "; ".join(damaged))

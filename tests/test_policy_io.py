@@ -3,6 +3,7 @@ does (same networks, `act_with`, observation normalisation), batched or not, und
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import jax
@@ -56,6 +57,22 @@ def test_load_policy_matches_trainer(tmp_path, monkeypatch, algo, normalize):
     np.testing.assert_allclose(np.asarray(relative(obs, key)), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(PolicyLoadError, match="available"):
         mjxrsm.load_policy(run_dir, step=7)
+
+    # A damaged latest checkpoint (bytes flipped in its largest file): the latest readable one
+    # is loaded instead, with a warning, and the run directory is left exactly as it was.
+    steps = checkpoint_steps(run_dir)
+    latest = run_dir / "checkpoints" / str(steps[-1])
+    f = max((q for q in latest.rglob("*") if q.is_file()), key=lambda q: q.stat().st_size)
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    before = sorted(str(q) for q in run_dir.rglob("*"))
+    warnings = io.StringIO()
+    fallback = mjxrsm.load_policy(run_dir, stream=warnings)
+    assert fallback.step == steps[-2] and "skipped 1 unreadable" in warnings.getvalue()
+    assert sorted(str(q) for q in run_dir.rglob("*")) == before
+    with pytest.raises(PolicyLoadError, match="no readable checkpoint"):
+        mjxrsm.load_policy(run_dir, step=steps[-1])
 
 
 def test_load_policy_errors(tmp_path):
