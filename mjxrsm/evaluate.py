@@ -26,6 +26,7 @@ import numpy as np
 
 from mjxrsm import video  # sets MUJOCO_GL before anything imports MuJoCo
 from mjxrsm.envs.options import env_kwargs
+from mjxrsm.evaluation import play_episodes
 from mjxrsm.policy_io import Policy, load_policy
 
 
@@ -40,30 +41,9 @@ def _stats(returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
 
 
 def mjx_episodes(policy: Policy, env: Any, episodes: int, key: jax.Array) -> dict[str, Any]:
-    """One episode in each of `episodes` parallel envs (`env` wrapped for training)."""
-
-    @jax.jit
-    def run(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        k_reset, k_run = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(k_reset, episodes))
-
-        def body(carry):
-            state, ret, length, alive, k, i = carry
-            k, k_act = jax.random.split(k)
-            state = jax.vmap(env.step)(state, policy(state.obs, k_act))
-            ret = ret + alive * state.reward
-            length = length + alive
-            alive = alive * (1.0 - jnp.maximum(state.terminated, state.truncated))
-            return state, ret, length, alive, k, i + 1
-
-        def cond(carry):
-            return jnp.logical_and(carry[3].sum() > 0, carry[5] < env.episode_length)
-
-        zeros = jnp.zeros((episodes,))
-        carry = (state, zeros, zeros, jnp.ones((episodes,)), k_run, jnp.zeros((), jnp.int32))
-        _, ret, length, _, _, _ = jax.lax.while_loop(cond, body, carry)
-        return ret, length
-
+    """One episode in each of `episodes` parallel envs (`env` wrapped for training): the
+    trainer's own evaluation loop (`evaluation.play_episodes`) with the loaded policy."""
+    run = jax.jit(lambda k: play_episodes(env, policy, episodes, k))
     ret, length = jax.device_get(run(key))
     return _stats(np.asarray(ret), np.asarray(length))
 

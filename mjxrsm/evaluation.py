@@ -1,7 +1,9 @@
 """Evaluation: one episode in each of N parallel envs, inside one jitted `lax.while_loop`.
 
-Kept apart from the trainer so any policy (a training state, a checkpoint, a loaded policy) can be
-evaluated the same way: `make_evaluator(env, agent, n, normalize)(agent_state, obs_stats, key)`.
+Kept apart from the trainer so any policy (a training state, a checkpoint, a loaded policy) is
+evaluated the same way: `play_episodes(env, act, n, key)` plays them for any `act(obs, key)`;
+`make_evaluator(env, agent, n, normalize)(agent_state, obs_stats, key)` is the trainer's, with
+statistics over every device's episodes.
 """
 
 from __future__ import annotations
@@ -40,46 +42,58 @@ class EvalCarry(NamedTuple):
     step: jax.Array  # vector steps taken (int32)
 
 
+def play_episodes(env: Env, act: Callable[[jax.Array, jax.Array], jax.Array],
+                  num_episodes: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(returns, lengths) of one episode in each of `num_episodes` envs, or of this device's
+    share of them inside the trainer's shard_map (the same starts whatever the device count).
+
+    `act(obs [n, o], key) -> actions [n, d]` in [-1, 1]. `env` is the wrapped training task:
+    only each env's first episode counts, so its auto-reset does no harm and the task is not
+    built twice."""
+    k_reset, k_run = jax.random.split(key)
+    env_state = jax.vmap(env.reset)(local_rows(jax.random.split(k_reset, num_episodes)))
+    k_run = device_key(k_run)
+    local = num_episodes // axis_size()
+
+    def body(c: EvalCarry) -> EvalCarry:
+        k, k_act = jax.random.split(c.key)
+        env_state = jax.vmap(env.step)(c.env_state, act(c.env_state.obs, k_act))
+        ret = c.ret + c.alive * env_state.reward
+        length = c.length + c.alive
+        ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
+        return EvalCarry(env_state, ret, length, c.alive * (1.0 - ended), k, c.step + 1)
+
+    def cond(c: EvalCarry) -> jax.Array:
+        return jnp.logical_and(c.alive.sum() > 0, c.step < env.episode_length)
+
+    zeros = jnp.zeros((local,))
+    carry = EvalCarry(*as_local((env_state, zeros, zeros, jnp.ones((local,)), k_run)),
+                      jnp.zeros((), jnp.int32))
+    out = jax.lax.while_loop(cond, body, carry)
+    return out.ret, out.length
+
+
 def make_evaluator(env: Env, agent: Agent, num_episodes: int, normalize: bool) -> Evaluator:
     """`evaluate(agent_state, obs_stats, key)` -> return/length statistics over `num_episodes`.
 
     No exploration noise; the explicit key keeps best-of-N sampling stochastic, as in the official
-    evaluator. `env` is the wrapped training task: only each env's first episode counts, so its
-    auto-reset does no harm and the task is not built twice. Inside the trainer's shard_map each
-    device plays `num_episodes / n` of the episodes (the same starts whatever n) and the
-    statistics are over all of them.
+    evaluator. Inside the trainer's shard_map each device plays `num_episodes / n` of the
+    episodes and the statistics are over all of them.
     """
 
     def evaluate(agent_state: Any, obs_stats: ObsStats, key: jax.Array) -> dict[str, jax.Array]:
-        k_reset, k_run = jax.random.split(key)
-        env_state = jax.vmap(env.reset)(local_rows(jax.random.split(k_reset, num_episodes)))
-        k_run = device_key(k_run)
-        local = num_episodes // axis_size()
+        def act(obs: jax.Array, k: jax.Array) -> jax.Array:
+            obs = obs_stats.normalize(obs, normalize)
+            return jnp.clip(agent.act(agent_state, obs, k, deterministic=True), -1.0, 1.0)
 
-        def body(c: EvalCarry) -> EvalCarry:
-            k, k_act = jax.random.split(c.key)
-            obs = obs_stats.normalize(c.env_state.obs, normalize)
-            action = jnp.clip(agent.act(agent_state, obs, k_act, deterministic=True), -1.0, 1.0)
-            env_state = jax.vmap(env.step)(c.env_state, action)
-            ret = c.ret + c.alive * env_state.reward
-            length = c.length + c.alive
-            ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
-            return EvalCarry(env_state, ret, length, c.alive * (1.0 - ended), k, c.step + 1)
-
-        def cond(c: EvalCarry) -> jax.Array:
-            return jnp.logical_and(c.alive.sum() > 0, c.step < env.episode_length)
-
-        zeros = jnp.zeros((local,))
-        carry = EvalCarry(*as_local((env_state, zeros, zeros, jnp.ones((local,)), k_run)),
-                          jnp.zeros((), jnp.int32))
-        out = jax.lax.while_loop(cond, body, carry)
-        mean = batch_mean(out.ret)
+        ret, length = play_episodes(env, act, num_episodes, key)
+        mean = batch_mean(ret)
         return {
             "eval/return_mean": mean,
-            "eval/return_std": batch_std(out.ret, mean),
-            "eval/return_min": data_min(out.ret.min()),
-            "eval/return_max": data_max(out.ret.max()),
-            "eval/length_mean": batch_mean(out.length),
+            "eval/return_std": batch_std(ret, mean),
+            "eval/return_min": data_min(ret.min()),
+            "eval/return_max": data_max(ret.max()),
+            "eval/length_mean": batch_mean(length),
         }
 
     return evaluate
