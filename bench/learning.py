@@ -131,19 +131,42 @@ def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: i
     return config
 
 
+def _resume_offsets(workdir: Path) -> list[tuple[int, float]]:
+    """(step, seconds) per restart of a run logged before the wall clock survived resumes: where
+    train.csv's wall_time falls, the run restarted at the step of the row before the fall (rows
+    past the checkpoint were moved aside), whose wall_time is what the restart forgot."""
+    path = workdir / "train.csv"
+    if not path.exists():
+        return []
+    out, prev, total = [], None, 0.0
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            step, wall = int(float(row["env_steps"])), float(row.get("wall_time") or "nan")
+            if prev is not None and wall < prev[1]:
+                total += prev[1]
+                out.append((prev[0], total))
+            prev = (step, wall)
+    return out
+
+
 def read_eval_curve(workdir: Path) -> list[dict[str, float]]:
     """All evaluations of a run from its eval.csv (a resumed run's summary holds only the
-    evaluations after the resume); a step evaluated twice keeps its last row."""
+    evaluations after the resume); a step evaluated twice keeps its last row. `wall_time_s` is
+    the run's time to the evaluation, across restarts (`_resume_offsets` repairs old logs)."""
     path = workdir / "eval.csv"
     if not path.exists():
         return []
+    offsets = _resume_offsets(workdir)
     by_step: dict[int, dict[str, float]] = {}
     with path.open() as f:
         for row in csv.DictReader(f):
             step = int(float(row["env_steps"]))
+            wall = float(row.get("wall_time") or "nan")
+            wall += max((o for s, o in offsets if s < step), default=0.0)
             by_step[step] = {"env_steps": step,
                              "return_mean": float(row["eval/return_mean"]),
-                             "return_std": float(row.get("eval/return_std") or "nan")}
+                             "return_std": float(row.get("eval/return_std") or "nan"),
+                             "wall_time_s": wall}
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -321,9 +344,11 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
         steps = sorted(set.intersection(*shared)) if shared else []
         curve = []
         for s in steps:
-            vals = [next(e["return_mean"] for e in r["curve"] if e["env_steps"] == s) for r in runs]
-            m, se = _mean_se(vals)
-            curve.append({"env_steps": s, "mean": m, "se": se, "n": len(vals)})
+            points = [next(e for e in r["curve"] if e["env_steps"] == s) for r in runs]
+            m, se = _mean_se([e["return_mean"] for e in points])
+            walls = [e.get("wall_time_s", math.nan) for e in points]
+            curve.append({"env_steps": s, "mean": m, "se": se, "n": len(points),
+                          "wall_time_s": sum(walls) / len(walls)})  # nan if a run lacks it
         budget = max(r["budget"] for r in group)
         at = {}
         for frac in fractions:
@@ -347,21 +372,29 @@ def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    # Left: against env steps (sample efficiency); right: against the runs' wall clock (mean
+    # over seeds, on the machine and load the results record).
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for a in agg.values():
         if a["env"] != env or not a["curve"]:
             continue
         x = [p["env_steps"] for p in a["curve"]]
+        t = [p.get("wall_time_s", math.nan) / 60 for p in a["curve"]]
         m = [p["mean"] for p in a["curve"]]
         se = [0.0 if math.isnan(p["se"]) else p["se"] for p in a["curve"]]
+        lo = [u - s for u, s in zip(m, se, strict=True)]
+        hi = [u + s for u, s in zip(m, se, strict=True)]
         color = algo_color(a["algo"])  # the same in every plot
         ax.plot(x, m, marker="o", ms=3, color=color, label=f"{a['algo']} (n={len(a['seeds'])})")
-        ax.fill_between(x, [u - s for u, s in zip(m, se, strict=True)],
-                        [u + s for u, s in zip(m, se, strict=True)], color=color, alpha=0.2,
-                        linewidth=0)
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
+        if not any(math.isnan(v) for v in t):
+            ax_t.plot(t, m, marker="o", ms=3, color=color)
+            ax_t.fill_between(t, lo, hi, color=color, alpha=0.2, linewidth=0)
     ax.set(xlabel="env steps (after warm-up)", ylabel="evaluation return (mean ± s.e.)",
            title=f"{env} — {title}")
-    ax.grid(True, alpha=0.3)
+    ax_t.set(xlabel="wall clock (min, mean over seeds)", title="against wall clock")
+    for a_ in (ax, ax_t):
+        a_.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -423,7 +456,14 @@ def report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
     results = []
     for path in sorted((out / "cells").glob("*.json")):
         if wanted is None or path.stem in wanted:
-            results.append(json.loads(path.read_text()))
+            r = json.loads(path.read_text())
+            workdir = Path(r.get("workdir", "/nonexistent"))
+            if r["curve"] and "wall_time_s" not in r["curve"][0] and workdir.is_dir():
+                r["curve"] = read_eval_curve(workdir)  # recorded before curves had wall time
+                s = r["summary"]  # a resumed run's summary counted only its last process
+                s["wall_time_s"] = max(s["wall_time_s"], r["curve"][-1]["wall_time_s"])
+                write_json(path, r)
+            results.append(r)
     agg = aggregate(results, preset.table_fractions)
     envs = sorted({r["env"] for r in results})
     rep = {

@@ -31,3 +31,19 @@ def test_markdown_puts_the_published_band_under_its_env():
     rows = [line for line in learning.markdown(report).splitlines() if line.startswith("| H")]
     assert [r.split(" | ")[1] for r in rows] == ["dpmd", "sac", "published SAC"] * 2
     assert "4,200–4,700" in rows[2] and "1,100–2,600" in rows[5]
+
+
+def test_eval_curve_wall_clock_continues_across_an_old_style_resume(tmp_path):
+    """Runs logged before the wall clock survived resumes restart wall_time at 0: the curve adds
+    back the time of the checkpoint row that train.csv's fall marks."""
+    (tmp_path / "train.csv").write_text("env_steps,wall_time,x\n16,10.0,0\n32,20.0,0\n"
+                                        "48,5.0,0\n64,9.0,0\n")
+    (tmp_path / "eval.csv").write_text("env_steps,wall_time,eval/return_mean,eval/return_std\n"
+                                       "32,21.0,1.0,0.1\n64,9.5,2.0,0.1\n")
+    curve = learning.read_eval_curve(tmp_path)
+    assert [(p["env_steps"], p["wall_time_s"]) for p in curve] == [(32, 21.0), (64, 29.5)]
+    agg = learning.aggregate([{"env": "e", "algo": "a", "seed": 0, "budget": 64, "curve": curve,
+                               "summary": {"wall_time_s": 30.0}}], (1.0,))
+    assert [p["wall_time_s"] for p in agg["e/a"]["curve"]] == [21.0, 29.5]
+    learning.plot_env("e", agg, tmp_path / "e.png", "t")  # both panels draw
+    assert (tmp_path / "e.png").stat().st_size > 0
