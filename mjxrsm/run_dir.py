@@ -18,9 +18,12 @@ from mjxrsm.ranges import flat_items
 
 # Changing these on resume changes the budget or the bookkeeping, not the computation: the
 # resumed run is still the same run (bit-exact on CPU up to the old budget).
+# `mesh.devices` too: sizes keep their global meaning on any device count, so the algorithm is
+# the same (the random streams are not); a checkpoint holding the buffer's per-device rings is
+# refused on another count by the checkpointer itself, with the count to use.
 SAFE_ON_RESUME = frozenset({
     "total_env_steps", "log_every", "eval_every", "eval_episodes", "checkpoint_every",
-    "keep_checkpoints", "tensorboard", "wandb", "preset",
+    "keep_checkpoints", "tensorboard", "wandb", "preset", "mesh.devices",
 })
 # Settings that only change what is kept or reported about a run, never its numbers.
 BOOKKEEPING = frozenset({"keep_checkpoints", "tensorboard", "wandb"})

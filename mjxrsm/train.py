@@ -59,8 +59,20 @@ def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool, allow_chan
     changed = check_resume_config(workdir, config, allow_change) if resume else []
     if changed:
         print(f"resuming with changed settings: {'; '.join(changed)}", file=stream, flush=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_config(workdir, config)
+    # --multihost: every process checks the directory before any writes to it (otherwise the
+    # first to write config.json makes the others see "a run already here"), and only process 0
+    # writes; the others go on once the directory exists. JAX is already initialised then.
+    jax = sys.modules.get("jax")
+    multi = jax is not None and jax.process_count() > 1
+    if multi:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("mjxrsm: workdir checked")
+    if not multi or jax.process_index() == 0:
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_config(workdir, config)
+    if multi:
+        multihost_utils.sync_global_devices("mjxrsm: workdir written")
 
 
 def run(config: ConfigDict, workdir: str | Path, resume: bool = False,

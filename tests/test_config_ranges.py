@@ -186,5 +186,8 @@ def test_configs_recorded_before_a_key_existed_still_match() -> None:
     new = {"mesh": {"devices": 1}, "algo": {"critic_hidden": [], "lr": 3e-4}, "wandb": False}
     old = {"algo": {"lr": 3e-4}}
     assert config_changes(old, new) == ([], [])
-    safe, unsafe = config_changes(old, {**new, "mesh": {"devices": 2}})
-    assert unsafe == ["mesh.devices: 1 -> 2"] and not safe
+    safe, unsafe = config_changes(old, {**new, "algo": {"critic_hidden": [256], "lr": 3e-4}})
+    assert unsafe == ["algo.critic_hidden: [] -> [256]"] and not safe
+    # Another device count is the same algorithm (the checkpointer refuses it while the
+    # checkpoint holds the per-device replay rings).
+    assert config_changes(old, {**new, "mesh": {"devices": 2}}) == (["mesh.devices: 1 -> 2"], [])
