@@ -137,7 +137,7 @@ class Reporter:
             self.last_eval = metrics["eval/return_mean"]
             self.evals.append((step, metrics["eval/return_mean"], metrics["eval/return_std"]))
 
-    def progress(self, step: int, env_sps: float, ups: float, elapsed: float) -> None:
+    def progress(self, step: int, env_sps: float, ups: float) -> None:
         frac = min(step / max(self.total, 1), 1.0)
         eta = max(self.total - step, 0) / env_sps if env_sps > 0 else float("inf")
         if self.sink is not None:
@@ -145,7 +145,7 @@ class Reporter:
         print(
             f"[{100 * frac:5.1f}%] env steps {step:,}/{self.total:,} | {env_sps:,.0f} env-steps/s"
             f" | {ups:,.1f} updates/s | eval return {self.last_eval:.1f}"
-            f" | elapsed {_fmt_time(elapsed)} | ETA {_fmt_time(eta)}",
+            f" | elapsed {_fmt_time(self.elapsed())} | ETA {_fmt_time(eta)}",
             file=self.stream,
             flush=True,
         )

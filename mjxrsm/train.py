@@ -173,8 +173,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         now = time.time()
         updates = trainer.updates(state)
         dt = max(now - t_prev, 1e-9)
-        reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt,
-                          reporter.elapsed())
+        reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt)
         t_prev, s_prev, u_prev = now, step, updates
     if not reporter.evals or reporter.evals[-1][0] != step:
         evaluate(state, step)  # every run ends with an evaluation of its final policy
