@@ -47,7 +47,8 @@ from bench.common import (
 )
 from bench.report import algo_color
 from mjxrsm.algorithms import algorithm_names
-from mjxrsm.run_dir import BOOKKEEPING, config_changes
+from mjxrsm.ranges import flat_items
+from mjxrsm.run_dir import BOOKKEEPING, config_changes, same_setting
 
 MODULE = "bench.learning"
 ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
@@ -401,16 +402,50 @@ def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def beyond_preset(r: dict[str, Any], preset: LearningPreset) -> dict[str, Any]:
+    """The settings of run `r` that differ from what the bench preset gives its cell today: its
+    `--set` overrides, or preset values changed since it ran (bookkeeping keys left out). The
+    settings `run_config` derives (eval_every from num_envs, ...) count only where they differ
+    from what it derives from the others."""
+    ran = flat_items(r.get("config", {}))
+
+    def differing(overrides: dict[str, Any]) -> dict[str, Any]:
+        expected = flat_items(config_to_dict(run_config(r["env"], r["algo"], r["seed"], preset,
+                                                        r["budget"], overrides)))
+        return {k: v for k, v in ran.items()
+                if k not in BOOKKEEPING and k in expected and not same_setting(v, expected[k])}
+
+    first = differing({})
+    derived = {k: v for k, v in first.items() if k not in ("eval_every", "checkpoint_every")}
+    return {**derived, **differing(derived)}
+
+
+def split_overrides(report: dict[str, Any]) -> tuple[dict, dict[tuple[str, str], dict]]:
+    """The settings beyond the preset that every run shares (for the header), and per
+    (env, algo) the ones beyond those: cells from separate invocations into one --out may
+    differ."""
+    runs = report.get("runs", [])
+    per_run = [r["beyond_preset"] for r in runs]
+    common = {k: v for k, v in per_run[0].items()
+              if all(k in o and same_setting(o[k], v) for o in per_run)} if per_run else {}
+    extra: dict[tuple[str, str], dict] = {}
+    for r, o in zip(runs, per_run, strict=True):
+        extra.setdefault((r["env"], r["algo"]), {}).update(
+            {k: v for k, v in o.items() if k not in common})
+    return common, extra
+
+
 def markdown(report: dict[str, Any]) -> str:
     agg = report["aggregates"]
     hw = report.get("hardware") or {}
     dev = hw.get("device") or {}
+    common, extra = split_overrides(report)
     lines = [f"# Learning — {report['preset']} preset — {dev.get('device_kind', '?')} — "
              f"{report.get('date', '')[:10]}", "",
              f"Evaluation return (mean ± standard error over seeds; each evaluation is the mean "
              f"of the run's `eval_episodes` episodes) at fixed budgets of env steps after the "
              f"random warm-up. Trainer preset `{report['trainer_preset']}`"
-             + (f", overrides {report['overrides']}" if report["overrides"] else "") + ". "
+             + (f"; settings beyond it in every run: {common}" if common else "") + ". "
              f"Host: {hw.get('cpu_model')} ({hw.get('cpu_usable')} cores); jax "
              f"{(report.get('versions') or {}).get('jax')}; commit "
              f"{str((report.get('git') or {}).get('commit'))[:10]}.", ""]
@@ -431,6 +466,8 @@ def markdown(report: dict[str, Any]) -> str:
             else:
                 row.append(f"{fmt(v['mean'])} ± {fmt(v['se'])}")
         row.append(a["mean_wall_time_s"] / 60)
+        if any(extra.values()):
+            row.append(", ".join(f"{k}={v}" for k, v in extra[(a["env"], a["algo"])].items()))
         rows.append(row)
     for env in report["envs"]:  # the published band under each env's rows
         bands = PUBLISHED_SAC.get(env)
@@ -442,9 +479,12 @@ def markdown(report: dict[str, Any]) -> str:
             band = bands.get(round(frac * budgets[0]))
             row.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
         last = max(i for i, r in enumerate(rows) if r[0] == env)
-        rows.insert(last + 1, [*row, "-"])
+        rows.insert(last + 1, [*row, "-"] + (["-"] if any(extra.values()) else []))
     lines.append(md_table(["env", "algo", "seeds", "budget",
-                           *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"], rows))
+                           *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"]
+                          + (["its other settings beyond the preset"] if any(extra.values())
+                             else []),
+                          rows))
     lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
     return "\n".join(lines)
 
@@ -472,7 +512,8 @@ def report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
         "settings": dataclasses.asdict(preset), "envs": envs,
         **provenance(device), "aggregates": agg,
         "runs": [{k: r[k] for k in ("env", "algo", "seed", "budget", "curve", "config")}
-                 | {"summary": {k: v for k, v in r["summary"].items() if k != "evals"}}
+                 | {"beyond_preset": beyond_preset(r, preset),
+                    "summary": {k: v for k, v in r["summary"].items() if k != "evals"}}
                  for r in results],
     }
     write_json(out / "learning.json", rep)

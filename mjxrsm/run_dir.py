@@ -80,13 +80,14 @@ def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> tuple[list[str
     safe, unsafe = [], []
     for key in sorted(old_flat.keys() | new_flat.keys()):
         old, cur = old_flat.get(key, "<absent>"), new_flat.get(key, "<absent>")
-        if _same(old, cur):
+        if same_setting(old, cur):
             continue
         (safe if key in SAFE_ON_RESUME else unsafe).append(f"{key}: {old!r} -> {cur!r}")
     return safe, unsafe
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_setting(a: Any, b: Any) -> bool:
+    """Equal as config values: a tuple and the list JSON turns it into are the same setting."""
     norm = lambda x: list(x) if isinstance(x, tuple) else x
     return norm(a) == norm(b)
 

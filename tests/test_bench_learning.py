@@ -33,6 +33,26 @@ def test_markdown_puts_the_published_band_under_its_env():
     assert "4,200–4,700" in rows[2] and "1,100–2,600" in rows[5]
 
 
+def test_settings_beyond_the_preset_shared_go_in_the_header_and_the_rest_in_their_rows():
+    """Cells from two invocations into one --out (SAC with batch 1024, DPMD with 256): the
+    header says what all share, each row what only it has."""
+    preset = learning.PRESETS["locomotion"]
+    runs = []
+    for algo, batch in (("sac", 1024), ("dpmd", 256)):
+        c = learning.run_config("HalfCheetah-v5", algo, 0, preset, 1_000_000,
+                                {"num_envs": 256, "algo.batch_size": batch})
+        runs.append({"env": "HalfCheetah-v5", "algo": algo, "seed": 0, "budget": 1_000_000,
+                     "config": learning.config_to_dict(c)})
+    for r in runs:
+        r["beyond_preset"] = learning.beyond_preset(r, preset)
+    assert runs[0]["beyond_preset"] == {"num_envs": 256, "algo.batch_size": 1024}
+    assert runs[1]["beyond_preset"] == {"num_envs": 256}  # 256 is the cpu preset's batch
+    common, extra = learning.split_overrides({"runs": runs})
+    assert common == {"num_envs": 256}
+    assert extra == {("HalfCheetah-v5", "sac"): {"algo.batch_size": 1024},
+                     ("HalfCheetah-v5", "dpmd"): {}}
+
+
 def test_eval_curve_wall_clock_continues_across_an_old_style_resume(tmp_path):
     """Runs logged before the wall clock survived resumes restart wall_time at 0: the curve adds
     back the time of the checkpoint row that train.csv's fall marks."""
