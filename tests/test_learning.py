@@ -30,10 +30,12 @@ def test_cpu_preset_solves_inverted_pendulum(tmp_path, monkeypatch, algo):
 def test_cpu_preset_dpmd_learns_halfcheetah(tmp_path, monkeypatch):
     """Locomotion regression check (issue 9): DPMD with the `cpu` preset on HalfCheetah-v5, seed 0.
 
-    Measured (bench/results/learning-locomotion-cpu): eval return 1879 at 19.2k and 1927 at 24k
-    env steps (2.6k at 28.8k, 3.5k at 44k); a random policy scores about -300 to 0. The threshold
-    is half of that, at 24k env steps: 24k updates at the ~30-50 updates/s DPMD gets alone on 2
-    cores, so 10-15 min with compiling and evaluations (estimated; the issue allows 25 min)."""
+    Measured (bench/results/learning-locomotion-cpu), best evaluation within 24k env steps: seed 0
+    1,927 (1,879 at 19.2k), seed 1 574 (at 14.4k; 364 at 24k). A random policy scores about -300
+    to 0. The threshold, 300, is below both seeds, because another CPU or XLA version rounds
+    differently and so follows another trajectory, as a new seed does; it still fails if DPMD
+    stops learning to run forward. Time: seed 1 reached 24k in 26 min sharing the 2 cores with
+    one other run (17 updates/s); alone it gets ~30-50 updates/s, so ~10-15 min."""
     monkeypatch.chdir(tmp_path)
     c = get_config("HalfCheetah-v5,dpmd,cpu")
     c.total_env_steps = 24_000
@@ -41,4 +43,4 @@ def test_cpu_preset_dpmd_learns_halfcheetah(tmp_path, monkeypatch):
     c.tensorboard = False
     summary = run(c, tmp_path / "run")
     returns = [e["return_mean"] for e in summary["evals"]]
-    assert max(returns) >= 1000, f"eval returns {returns}"
+    assert max(returns) >= 300, f"eval returns {returns}"
