@@ -37,9 +37,12 @@ quickstart:
 eval:
 	$(PY) -m mjxrsm.evaluate $(RUN) --episodes $(or $(EPISODES),10) $(if $(VIDEO),--video) $(ARGS)
 
+# Two pytest workers (pytest-xdist), one per file at a time: the fast tests are mostly
+# single-threaded XLA compiles, so two cores run them in about half the time.
+TEST_WORKERS ?= 2
 test:
 	@test -x $(PY) || $(MAKE) install
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 test-slow:
 	$(PY) -m pytest -q -m slow $(ARGS)

@@ -66,6 +66,18 @@ def test_every_preset_applies_to_every_algorithm(algo, preset):
 
 
 @pytest.mark.parametrize("algo", ALGOS)
+def test_the_parallel_preset_anneals_alpha_as_fast_per_env_step_as_the_cpu_preset(algo):
+    """alpha's pace per env step (Adam moves log alpha ~lr per step) is lr * UTD / every; stepped
+    per update, UTD 1/64 annealed it 64x slower and SAC did not learn (docs/LEARNING.md)."""
+
+    def pace(preset: str) -> float:
+        c = get_config(f"HalfCheetah-v5,{algo},{preset}")
+        return c.algo.alpha_lr * c.utd_ratio / c.algo.get("alpha_update_every", 1)
+
+    assert pace("parallel") == pytest.approx(pace("cpu"), rel=1e-9)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
 def test_every_algorithm_trains_a_chunk_and_resumes_exactly(algo, tmp_path):
     tr = make_trainer(tiny_config(algo))
     s, _ = tr.warmup_chunk(tr.init(jax.random.PRNGKey(0)))

@@ -100,6 +100,21 @@ DIFFUSION_RANGES = {
 }
 
 
+def alpha_rate_of(preset: str, like: str, alpha_lr: float, alpha_update_every: int = 1) -> dict:
+    """Temperature settings under which alpha anneals as fast *per env step* in run preset
+    `preset` as (`alpha_lr`, every `alpha_update_every` updates) does in preset `like`.
+
+    Why: Adam moves log alpha by about its learning rate per step, so alpha's pace per env step
+    is alpha_lr * utd_ratio / alpha_update_every. Stepped per update, it anneals 64x slower per
+    env step at UTD 1/64 than at UTD 1, where the schedules were tuned; SAC so kept a near-uniform
+    policy for 500k env steps in the parallel regime (docs/LEARNING.md). Change the preset's
+    utd_ratio and this follows."""
+    from configs.train import PRESETS as RUN_PRESETS
+
+    per_env_step = alpha_lr * RUN_PRESETS[like]["utd_ratio"] / alpha_update_every
+    return {"alpha_lr": per_env_step / RUN_PRESETS[preset]["utd_ratio"], "alpha_update_every": 1}
+
+
 # Preset adjustments shared by the diffusion agents (keys relative to the algo config).
 DIFFUSION_PRESETS: dict[str, dict] = {
     "cpu": {
@@ -112,7 +127,12 @@ DIFFUSION_PRESETS: dict[str, dict] = {
         "double_critic_step": True,  # two critic Adam steps per update, SDAC included
     },
 }
-# The parallel preset keeps the schedule that learns at low update counts (no delays, alpha
-# annealed per 25 updates, two critic steps) with the official 3x256 nets, 16 particles and 10
-# steps (the 8-particle, 5-step sampler lagged far behind on HalfCheetah-v5: docs/LEARNING.md).
-DIFFUSION_PRESETS["parallel"] = {**DIFFUSION_PRESETS["cpu"]}
+# The parallel preset keeps the schedule that learns at low update counts (no delays, two critic
+# steps) with the official 3x256 nets, 16 particles and 10 steps (the 8-particle, 5-step sampler
+# lagged far behind on HalfCheetah-v5: docs/LEARNING.md), and alpha annealed as fast per env
+# step as in the cpu preset (every update, at a 64x larger rate: `alpha_rate_of`).
+DIFFUSION_PRESETS["parallel"] = {
+    **DIFFUSION_PRESETS["cpu"],
+    **alpha_rate_of("parallel", "cpu", diffusion_actor_critic().alpha_lr,
+                    DIFFUSION_PRESETS["cpu"]["alpha_update_every"]),
+}

@@ -3,7 +3,7 @@ with DACER's own schedule scale, learning rates, exploration and temperature."""
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import DIFFUSION_RANGES, diffusion_actor_critic
+from configs.algos.common import DIFFUSION_RANGES, alpha_rate_of, diffusion_actor_critic
 from mjxrsm.ranges import Int
 
 
@@ -43,6 +43,8 @@ RANGES = {
 # 10k: a 20k-update run moves alpha twice, and every 1,000 left inverted_pendulum at ~140 after
 # 20k env steps with alpha still at 1.9: docs/LEARNING.md); the mixture fit on 64 states.
 _SHORT_RUNS = {"lr_decay_begin": 10**9, "alpha_update_every": 100, "entropy_states": 64}
-PRESETS = {"cpu": _SHORT_RUNS, "parallel": _SHORT_RUNS}
+PRESETS = {"cpu": _SHORT_RUNS,
+           "parallel": {**_SHORT_RUNS, **alpha_rate_of("parallel", "cpu", get_config().alpha_lr,
+                                                      _SHORT_RUNS["alpha_update_every"])}}
 
 COLOR = "C3"  # in every plot (bench/report.py)

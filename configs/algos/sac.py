@@ -4,7 +4,7 @@ entropy -d; tau 0.005 every step."""
 
 from ml_collections import ConfigDict
 
-from configs.algos.common import DIFFUSION_RANGES
+from configs.algos.common import DIFFUSION_RANGES, alpha_rate_of
 
 
 def get_config() -> ConfigDict:
@@ -35,6 +35,10 @@ RANGES = {k: DIFFUSION_RANGES[k] for k in (
 
 # The cpu preset's 2x128 nets held SAC at half the published HalfCheetah returns (2.2k at 50k env
 # steps); 2x256 reached 5.4k (docs/PRESETS.md, bench/results/learning-sac-diagnosis).
-PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256)}}
+# The parallel preset anneals alpha as fast per env step as the cpu preset does (`alpha_rate_of`):
+# stepped per update at UTD 1/64, alpha was still 0.11 at 486k env steps and SAC did not learn.
+PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256)},
+                            "parallel": {"alpha_lr": alpha_rate_of(  # SAC steps alpha every update
+                                "parallel", "cpu", get_config().alpha_lr)["alpha_lr"]}}
 
 COLOR = "C1"  # in every plot (bench/report.py)
