@@ -149,6 +149,35 @@ def _mesh_errors(config: ConfigDict) -> list[str]:
     return divisibility_errors(config, n)
 
 
+def temperature_pace(config: ConfigDict) -> float | None:
+    """How far log alpha moves per env step: Adam moves it by about its learning rate per step,
+    so alpha_lr * utd_ratio / alpha_update_every. None for an agent without a learned alpha."""
+    algo = config.algo
+    if not algo.get("alpha_lr"):
+        return None
+    return algo.alpha_lr * config.utd_ratio / algo.get("alpha_update_every", 1)
+
+
+def advisories(config: ConfigDict) -> list[str]:
+    """Valid settings that probably do not do what was meant, one sentence each (printed, not
+    raised). Today: a `utd_ratio` changed from its preset's value with the temperature's rate
+    left as it was, which re-paces alpha per env step (docs/PRESETS.md: the parallel preset's
+    SAC kept a near-uniform policy for 500k env steps when alpha was paced 64x too slowly)."""
+    from configs.train import get_config
+
+    reference = get_config(f"{config.env.name},{config.algo.name},{config.preset}")
+    pace, pace_then = temperature_pace(config), temperature_pace(reference)
+    same_rate = all(config.algo.get(k) == reference.algo.get(k)
+                    for k in ("alpha_lr", "alpha_update_every"))
+    if pace is None or pace_then is None or not same_rate or pace == pace_then:
+        return []
+    keep = reference.algo.alpha_lr * reference.utd_ratio / config.utd_ratio
+    return [f"utd_ratio={config.utd_ratio:g} (preset {config.preset!r}: "
+            f"{reference.utd_ratio:g}) with the preset's algo.alpha_lr makes alpha anneal "
+            f"{pace / pace_then:.3g}x as fast per env step as the preset tuned it; to keep the "
+            f"preset's pace add --config.algo.alpha_lr={keep:.4g}"]
+
+
 def validate(config: ConfigDict) -> None:
     """Raise ConfigError listing every problem of `config` (names, keys, ranges, cross-setting
     rules, task options); returns quietly for a config that can be built."""

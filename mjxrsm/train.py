@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ml_collections import ConfigDict
 
-from mjxrsm.config_check import validate
+from mjxrsm.config_check import advisories, validate
 from mjxrsm.run_dir import check_resume_config, check_workdir, write_config
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
 
     quiet_third_party()  # before anything imports MJX or Brax
     validate(config)
+    for note in advisories(config):
+        print(f"note: {note}", file=stream, flush=True)
     workdir = Path(workdir)
     _prepare_workdir(workdir, config, resume, allow_config_change, stream)
 

@@ -11,7 +11,7 @@ import pytest
 from configs.train import PRESETS, get_config, usage
 from mjxrsm.algorithms import algorithm_names, algorithms, get_algorithm
 from mjxrsm.checkpoint import Checkpointer
-from mjxrsm.config_check import ConfigError, validate
+from mjxrsm.config_check import ConfigError, advisories, temperature_pace, validate
 from mjxrsm.envs import check_env_kwargs, make_env
 from mjxrsm.envs.options import constructor_options, env_kwargs
 from mjxrsm.trainer import make_trainer
@@ -75,6 +75,24 @@ def test_the_parallel_preset_anneals_alpha_as_fast_per_env_step_as_the_cpu_prese
         return c.algo.alpha_lr * c.utd_ratio / c.algo.get("alpha_update_every", 1)
 
     assert pace("parallel") == pytest.approx(pace("cpu"), rel=1e-9)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_utd_override_that_re_paces_alpha_is_pointed_out_with_the_rate_that_keeps_it(algo):
+    """A --config.utd_ratio override keeps the preset's per-update alpha rate, so it silently
+    changes alpha's pace per env step; the CLI says so and names the rate that keeps the pace."""
+    c = get_config(f"HalfCheetah-v5,{algo},parallel")
+    assert advisories(c) == []
+    pace = temperature_pace(c)
+    c.utd_ratio = 1 / 16
+    notes = advisories(c)
+    if pace is None:  # no learned temperature (QSM): nothing to re-pace
+        assert notes == []
+        return
+    assert len(notes) == 1 and "4x as fast per env step" in notes[0]
+    c.algo.alpha_lr = float(notes[0].rsplit("--config.algo.alpha_lr=", 1)[1])
+    assert temperature_pace(c) == pytest.approx(pace, rel=1e-3)
+    assert advisories(c) == []  # a rate given explicitly is taken as meant
 
 
 @pytest.mark.parametrize("algo", ALGOS)
