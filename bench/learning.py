@@ -330,6 +330,18 @@ def return_at(curve: list[dict], step: int, budget: int) -> float | None:
     return before[-1] if before else None
 
 
+FINAL_WINDOW = 0.2  # the last fifth of the budget: evaluations averaged for `final_window`
+
+
+def final_window_mean(curve: list[dict], budget: int) -> float | None:
+    """The mean of a run's evaluations in the last FINAL_WINDOW of its budget. Why: one
+    evaluation (8 episodes) swings by 1.5k between neighbours on Hopper, whose gait holds for a
+    whole episode or falls early; the end of a run is judged better by several."""
+    start = (1 - FINAL_WINDOW) * budget
+    window = [e["return_mean"] for e in curve if e["env_steps"] > start]
+    return sum(window) / len(window) if window else None
+
+
 def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[str, Any]:
     """Per (env, algo): the mean and standard error curve over seeds at the evaluation steps
     all seeds share, and the return at each fixed budget. Runs stopped by the NaN guard are
@@ -358,6 +370,10 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
                     if v is not None]
             m, se = _mean_se(vals) if vals else (None, None)
             at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
+        finals = [v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs)
+                  if v is not None]
+        m, se = _mean_se(finals) if finals else (None, None)
+        at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
         walls = [r["summary"]["wall_time_s"] for r in group]
         out[f"{env}/{algo}"] = {
             "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs),
@@ -457,8 +473,8 @@ def markdown(report: dict[str, Any]) -> str:
         seeds = f"{len(a['seeds'])}" + (f" (+{len(a['diverged_seeds'])} diverged)"
                                          if a["diverged_seeds"] else "")
         row: list[Any] = [a["env"], a["algo"], seeds, a["budget"]]
-        for frac in fractions:
-            v = a["return_at_budget"].get(f"{frac:g}")
+        for key in [f"{frac:g}" for frac in fractions] + ["final_window"]:
+            v = a["return_at_budget"].get(key)
             if not v or v["mean"] is None:
                 row.append("-")
             elif v["n"] < 2:
@@ -479,9 +495,10 @@ def markdown(report: dict[str, Any]) -> str:
             band = bands.get(round(frac * budgets[0]))
             row.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
         last = max(i for i, r in enumerate(rows) if r[0] == env)
-        rows.insert(last + 1, [*row, "-"] + (["-"] if any(extra.values()) else []))
+        rows.insert(last + 1, [*row, "-", "-"] + (["-"] if any(extra.values()) else []))
+    window = f"mean of evals in the last {100 * FINAL_WINDOW:g}%"
     lines.append(md_table(["env", "algo", "seeds", "budget",
-                           *(f"@{100 * f:g}% of budget" for f in fractions), "min/run"]
+                           *(f"@{100 * f:g}% of budget" for f in fractions), window, "min/run"]
                           + (["its other settings beyond the preset"] if any(extra.values())
                              else []),
                           rows))

@@ -31,6 +31,22 @@ def test_markdown_puts_the_published_band_under_its_env():
     rows = [line for line in learning.markdown(report).splitlines() if line.startswith("| H")]
     assert [r.split(" | ")[1] for r in rows] == ["dpmd", "sac", "published SAC"] * 2
     assert "4,200–4,700" in rows[2] and "1,100–2,600" in rows[5]
+    assert all(len(r.split(" | ")) == len(rows[0].split(" | ")) for r in rows)
+
+
+def test_the_final_window_averages_each_runs_last_fifth_then_the_seeds():
+    """One evaluation swings a lot at the end of a Hopper run; the window column averages the
+    evaluations in the last fifth of each run's budget (the final one may overshoot it)."""
+    def run(seed, returns):
+        steps = (25, 50, 75, 85, 103)  # the last chunk overshoots the budget
+        curve = [{"env_steps": s, "return_mean": r} for s, r in zip(steps, returns, strict=True)]
+        return {"env": "e", "algo": "a", "seed": seed, "budget": 100, "curve": curve,
+                "summary": {"wall_time_s": 1.0}}
+
+    agg = learning.aggregate([run(0, [0, 0, 0, 10, 30]), run(1, [0, 0, 0, 50, 10])], (1.0,))
+    window = agg["e/a"]["return_at_budget"]["final_window"]
+    assert (window["mean"], window["n"]) == (25.0, 2)  # seed 0: (10+30)/2, seed 1: (50+10)/2
+    assert learning.final_window_mean([], 100) is None
 
 
 def test_settings_beyond_the_preset_shared_go_in_the_header_and_the_rest_in_their_rows():
