@@ -1,0 +1,264 @@
+"""Every learning run side by side: one table per env, one row per variant (algorithm + the
+settings it ran with beyond its bench preset), across results directories and stopped runs.
+
+    python -m bench.compare                                   # every bench/results/learning-*
+    python -m bench.compare bench/results/learning-locomotion-cpu bench/results/learning-sac-alpha
+    python -m bench.compare --envs Hopper-v5 --out /tmp/variants
+
+Why: each `bench.learning --out` directory tabulates its own cells, so an ablation (q_norm,
+critic width, temperature) lives in a directory of its own and its effect could only be read by
+setting tables side by side by hand. Here the runs of every directory are regrouped by what they
+actually ran (`bench.learning.beyond_preset`, so two directories running the same settings pool
+their seeds), and runs stopped before their budget (`stopped.json`, see docs/LEARNING.md) are
+listed with what they reached, so that every run is reported in one place.
+Writes `<out>/learning-variants.md` and `.json`; reads only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cli import ArgumentParser, fail
+from bench.common import RESULTS, ROOT, fmt, log, md_table, write_json
+from bench.learning import (
+    FINAL_WINDOW,
+    PRESETS,
+    PUBLISHED_SAC,
+    _mean_se,
+    beyond_preset,
+    final_window_mean,
+    return_at,
+)
+
+FRACTIONS = (0.25, 0.5, 1.0)  # budget fractions of the table, as in bench.learning's tables
+DEFAULT_PRESET = "locomotion"  # for a directory without learning.json (its cells say the rest)
+
+
+def _shown(path: Path) -> str:
+    """A path as the tables show it: relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _bench_preset(directory: Path) -> str:
+    """The bench.learning preset a results directory was run with (its learning.json)."""
+    summary = directory / "learning.json"
+    if summary.is_file():
+        name = json.loads(summary.read_text()).get("preset")
+        if name in PRESETS:
+            return name
+    return DEFAULT_PRESET
+
+
+def load_finished(directory: Path) -> list[dict[str, Any]]:
+    """The finished runs under `directory` (every `cells/*.json` at any depth), each with the
+    settings it ran with beyond its bench preset (`variant`) and where it came from."""
+    runs = []
+    for path in sorted(directory.rglob("cells/*.json")):
+        r = json.loads(path.read_text())
+        if not r.get("curve"):
+            continue
+        preset = PRESETS[_bench_preset(path.parent.parent)]
+        runs.append({"env": r["env"], "algo": r["algo"], "seed": r["seed"],
+                     "budget": r["budget"], "curve": r["curve"],
+                     "variant": beyond_preset(r, preset),
+                     "trainer_preset": r["config"].get("preset"),
+                     "diverged": bool(r["summary"].get("diverged")),
+                     "wall_time_s": r["summary"].get("wall_time_s"),
+                     "source": _shown(path.parent.parent), "stopped": None})
+    return runs
+
+
+def load_stopped(path: Path) -> list[dict[str, Any]]:
+    """The runs of a `stopped.json` (runs stopped before their budget, kept so every run is
+    reported) that have a config, in the form of `load_finished`."""
+    data = json.loads(path.read_text())
+    preset = PRESETS.get(data.get("bench_preset", DEFAULT_PRESET), PRESETS[DEFAULT_PRESET])
+    runs = []
+    for key, entry in data.get("runs", {}).items():
+        config = entry.get("config")
+        if not isinstance(config, dict):  # recorded before entries kept their config
+            runs.append({"source": f"{_shown(path)}:{key}", "stopped": entry.get("why_stopped", ""),
+                         "unknown_config": True})
+            continue
+        r = {"env": config["env"]["name"], "algo": config["algo"]["name"],
+             "seed": config["seed"], "budget": config["total_env_steps"], "config": config}
+        curve = entry.get("curve") or []
+        why = entry.get("why_stopped", "")
+        runs.append({**{k: r[k] for k in ("env", "algo", "seed", "budget")}, "curve": curve,
+                     "variant": beyond_preset(r, preset), "trainer_preset": config.get("preset"),
+                     "diverged": False,
+                     "wall_time_s": curve[-1].get("wall_time_s") if curve else None,
+                     "source": f"{_shown(path)}:{key}", "stopped": why or "stopped"})
+    return runs
+
+
+# Settings that change when a run logs, evaluates or saves, not what it learns: left out of labels.
+NOT_LEARNING = frozenset({"log_every", "eval_every", "checkpoint_every", "checkpoint_buffer"})
+
+
+def variant_label(variant: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(variant.items())
+                     if k not in NOT_LEARNING) or "(preset)"
+
+
+def _identity(r: dict[str, Any]) -> tuple:
+    return r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]), r["budget"]
+
+
+def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (env, algo, trainer preset, variant, budget) over the finished runs (seeds
+    pooled across directories; a seed finished in two directories counts once), and one row per
+    stopped run, with the evaluations it reached."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if r["stopped"]:
+            continue
+        key = _identity(r)
+        if all(o["seed"] != r["seed"] for o in groups.get(key, [])):
+            groups.setdefault(key, []).append(r)
+    rows = []
+    for (env, algo, tpreset, label, budget), group in groups.items():
+        ok = [r for r in group if not r["diverged"]]
+        row = _row(env, algo, tpreset, label, budget, ok)
+        row.update(seeds=sorted(r["seed"] for r in ok),
+                   diverged_seeds=sorted(r["seed"] for r in group if r["diverged"]),
+                   sources=sorted({r["source"] for r in group}))
+        walls = [r["wall_time_s"] for r in group if r["wall_time_s"]]
+        row["mean_wall_time_s"] = sum(walls) / len(walls) if walls else None
+        rows.append(row)
+    for r in runs:
+        # A stopped run that was later resumed to its budget is in its group already.
+        if not r["stopped"] or any(o["seed"] == r["seed"] for o in groups.get(_identity(r), [])):
+            continue
+        reached = r["curve"][-1]["env_steps"] if r["curve"] else 0
+        row = _row(r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]),
+                   r["budget"], [r] if r["curve"] else [], reached=reached)
+        row.update(seeds=[r["seed"]], diverged_seeds=[], sources=[r["source"]],
+                   mean_wall_time_s=r["wall_time_s"], stopped_at=reached,
+                   why_stopped=r["stopped"])
+        rows.append(row)
+    rows.sort(key=lambda w: (w["env"], w["algo"], w["budget"], "stopped_at" in w,
+                             w["variant"] != "(preset)", w["variant"]))
+    return rows
+
+
+def _row(env: str, algo: str, tpreset: str | None, label: str, budget: int,
+         runs: list[dict[str, Any]], reached: float | None = None) -> dict[str, Any]:
+    """Returns at the FRACTIONS of the budget (only those the runs reached) and over the final
+    window, mean and standard error over the runs."""
+    at: dict[str, Any] = {}
+    for frac in FRACTIONS:
+        step = round(frac * budget)
+        vals = [] if reached is not None and reached < step else [
+            v for v in (return_at(r["curve"], step, r["budget"]) for r in runs) if v is not None]
+        m, se = _mean_se(vals) if vals else (None, None)
+        at[f"{frac:g}"] = {"env_steps": step, "mean": m, "se": se, "n": len(vals)}
+    finals = [] if reached is not None and reached < budget else [
+        v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs) if v is not None]
+    m, se = _mean_se(finals) if finals else (None, None)
+    at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
+    return {"env": env, "algo": algo, "trainer_preset": tpreset, "variant": label,
+            "budget": budget, "return_at_budget": at}
+
+
+def _cell(v: dict[str, Any] | None) -> str:
+    if not v or v["mean"] is None:
+        return "-"
+    if v["n"] < 2:
+        return fmt(v["mean"])
+    return f"{fmt(v['mean'])} ± {fmt(v['se'])}"
+
+
+def markdown(rows: list[dict[str, Any]], sources: list[str],
+             unknown: list[dict[str, Any]] = ()) -> str:
+    """One table per env; `unknown`: stopped runs recorded without a config, listed after."""
+    lines = ["# Learning runs by variant", "",
+             "Every run under the results directories below, grouped by what it ran: algorithm, "
+             "trainer preset, and its settings beyond the bench preset (seeds of the same "
+             "settings pooled across directories). Evaluation return, mean ± standard error "
+             "over seeds (a bare number: one seed), at fractions of the budget of env steps "
+             f"after warm-up; 'last {100 * FINAL_WINDOW:g}%' is the mean of each run's "
+             "evaluations in the last fifth of its budget. Runs stopped before their budget "
+             "have a row of their own with what they reached. Written by `python -m "
+             "bench.compare`.", "", "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
+    for env in sorted({w["env"] for w in rows}):
+        lines += [f"## {env}", ""]
+        table = []
+        for w in (w for w in rows if w["env"] == env):
+            runs = f"{len(w['seeds'])}" + (f" (+{len(w['diverged_seeds'])} diverged)"
+                                           if w["diverged_seeds"] else "")
+            if "stopped_at" in w:
+                runs = f"seed {w['seeds'][0]}, stopped " + (
+                    f"at {fmt(w['stopped_at'])}" if w["stopped_at"] else "before its first eval")
+            wall = w["mean_wall_time_s"]
+            table.append([w["algo"], w["trainer_preset"], w["variant"], runs, w["budget"],
+                          *(_cell(w["return_at_budget"][f"{f:g}"]) for f in FRACTIONS),
+                          _cell(w["return_at_budget"]["final_window"]),
+                          "-" if wall is None else wall / 60])
+        bands = PUBLISHED_SAC.get(env)
+        if bands:
+            budgets = sorted({w["budget"] for w in rows if w["env"] == env})
+            for budget in budgets:
+                cells = []
+                for f in FRACTIONS:
+                    band = bands.get(round(f * budget))
+                    cells.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
+                if any(c != "-" for c in cells):
+                    table.append(["published SAC", "-", "means of 2 data sets, Gym v3/v4",
+                                  "10 seeds", budget,
+                                  *cells, "-", "-"])
+        lines.append(md_table(["algo", "trainer preset", "settings beyond it", "runs", "budget",
+                               *(f"@{100 * f:g}%" for f in FRACTIONS),
+                               f"last {100 * FINAL_WINDOW:g}%", "min/run"], table))
+        lines.append("")
+    if unknown:
+        lines += ["## Stopped runs recorded without their config", "",
+                  "Not in the tables above (their settings are not known here); each says why "
+                  "it stopped, and whether it was later resumed:", ""]
+        lines += [f"- `{r['source']}`: {' '.join(r['stopped'].split())}" for r in unknown]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = ArgumentParser(prog="python -m bench.compare", description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="*", type=Path,
+                   help="results directories (default: every bench/results/learning-*)")
+    p.add_argument("--envs", help="comma-separated envs to keep (default: all)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where learning-variants.* go")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    dirs = args.dirs or sorted(d for d in RESULTS.glob("learning-*") if d.is_dir())
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        fail(f"not a directory: {', '.join(missing)}")
+    runs: list[dict[str, Any]] = []
+    for d in dirs:
+        runs += load_finished(d)
+        for stopped in sorted(d.rglob("stopped.json")):
+            runs += load_stopped(stopped)
+    unknown = [r for r in runs if r.get("unknown_config")]
+    runs = [r for r in runs if not r.get("unknown_config")]
+    if args.envs:
+        keep = set(args.envs.split(","))
+        runs = [r for r in runs if r["env"] in keep]
+    if not runs:
+        fail(f"no learning runs under {', '.join(map(str, dirs))} (cells/*.json or "
+             "stopped.json)" + (f" for envs {args.envs}" if args.envs else ""))
+    rows = group_rows(runs)
+    sources = [_shown(d) for d in dirs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "learning-variants.json", {
+        "benchmark": "learning-variants", "sources": sources, "rows": rows,
+        "stopped_without_config": [{k: r[k] for k in ("source", "stopped")} for r in unknown]})
+    text = markdown(rows, sources, unknown)
+    (args.out / "learning-variants.md").write_text(text)
+    log(f"{len(runs)} runs in {len(rows)} rows -> {args.out / 'learning-variants.md'}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""bench.compare on hand-made results directories: runs are grouped by what they ran, seeds
+pool across directories, and stopped runs are listed with only what they reached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import compare, learning
+from bench.common import config_to_dict
+
+ENV, BUDGET = "HalfCheetah-v5", 100_000
+STEPS = (25_000, 50_000, 75_000, 100_800)  # the last chunk overshoots the budget
+
+
+def _config(algo: str, seed: int, overrides: dict) -> dict:
+    preset = learning.PRESETS["locomotion"]
+    return config_to_dict(learning.run_config(ENV, algo, seed, preset, BUDGET, overrides))
+
+
+def _cell(directory: Path, algo: str, seed: int, returns: tuple, overrides: dict) -> None:
+    curve = [{"env_steps": s, "return_mean": r, "wall_time_s": 60.0 * i}
+             for i, (s, r) in enumerate(zip(STEPS, returns, strict=True))]
+    (directory / "cells").mkdir(parents=True, exist_ok=True)
+    (directory / "learning.json").write_text(json.dumps({"preset": "locomotion"}))
+    (directory / "cells" / f"{ENV}-{algo}-s{seed}.json").write_text(json.dumps({
+        "env": ENV, "algo": algo, "seed": seed, "budget": BUDGET, "curve": curve,
+        "config": _config(algo, seed, overrides), "summary": {"wall_time_s": 600.0}}))
+
+
+def _rows(tmp_path: Path, *dirs: str) -> list[dict]:
+    runs = []
+    for d in dirs:
+        runs += compare.load_finished(tmp_path / d)
+        for stopped in (tmp_path / d).rglob("stopped.json"):
+            runs += compare.load_stopped(stopped)
+    return compare.group_rows(runs)
+
+
+def test_seeds_of_the_same_settings_pool_across_directories_and_variants_get_rows(tmp_path):
+    _cell(tmp_path / "base", "dpmd", 0, (1, 2, 3, 4), {})
+    _cell(tmp_path / "more-seeds", "dpmd", 1, (1, 2, 3, 8), {})
+    _cell(tmp_path / "ablation", "dpmd", 0, (1, 2, 3, 9), {"algo.q_norm": "standardize"})
+    rows = _rows(tmp_path, "base", "more-seeds", "ablation")
+    assert [(w["variant"], w["seeds"]) for w in rows] == [
+        ("(preset)", [0, 1]), ("algo.q_norm=standardize", [0])]
+    at_budget = rows[0]["return_at_budget"]["1"]
+    assert (at_budget["mean"], at_budget["se"], at_budget["n"]) == (6.0, 2.0, 2)
+    assert len(rows[0]["sources"]) == 2
+
+
+def test_a_seed_finished_in_two_directories_counts_once(tmp_path):
+    _cell(tmp_path / "a", "sac", 0, (1, 2, 3, 4), {})
+    _cell(tmp_path / "b", "sac", 0, (1, 2, 3, 4), {})
+    (row,) = _rows(tmp_path, "a", "b")
+    assert row["seeds"] == [0] and row["return_at_budget"]["1"]["n"] == 1
+
+
+def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
+             why: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "stopped.json"
+    data = json.loads(path.read_text()) if path.is_file() else {"bench_preset": "locomotion",
+                                                                  "runs": {}}
+    curve = [{"env_steps": s, "return_mean": 7.0, "wall_time_s": 1.0} for s in STEPS[:curve_to]]
+    data["runs"][key] = {"overrides": overrides, "curve": curve, "why_stopped": why,
+                         "config": _config(algo, 0, overrides)}
+    path.write_text(json.dumps(data))
+
+
+def test_stopped_runs_show_only_what_they_reached_and_vanish_once_resumed_to_the_end(tmp_path):
+    _cell(tmp_path / "base", "dpmd", 0, (1, 2, 3, 4), {})
+    stopped = tmp_path / "stopped"
+    _stopped(stopped, "resumed-later", "dpmd", {}, 2, "cut by the session's end")
+    _stopped(stopped, "half-way", "dpmd", {"algo.critic_hidden": (256, 256)}, 2, "too slow")
+    _stopped(stopped, "at-compile", "sac", {"algo.lr": 1e-3}, 0, "killed while compiling")
+    rows = _rows(tmp_path, "base", "stopped")
+    by_variant = {(w["algo"], w["variant"]): w for w in rows}
+    assert len(rows) == 3  # the stopped run resumed to its budget is the finished one
+    assert set(by_variant) == {("dpmd", "(preset)"), ("dpmd", "algo.critic_hidden=[256, 256]"),
+                               ("sac", "algo.lr=0.001")}
+    assert by_variant[("dpmd", "(preset)")]["return_at_budget"]["1"]["mean"] == 4.0
+    half = by_variant[("dpmd", "algo.critic_hidden=[256, 256]")]
+    assert half["stopped_at"] == 50_000 and half["why_stopped"] == "too slow"
+    at = half["return_at_budget"]
+    assert at["0.5"]["mean"] == 7.0 and at["1"]["mean"] is None
+    assert at["final_window"]["mean"] is None
+    text = compare.markdown(rows, ["base", "stopped"])
+    assert "seed 0, stopped at 50,000" in text and "stopped before its first eval" in text
+    assert "4,200–4,700" in text and "6,200–6,500" in text  # the published band under the env
+
+
+def test_the_command_line_writes_both_files_and_refuses_a_missing_directory(tmp_path, capsys):
+    _cell(tmp_path / "base", "dpmd", 0, (1, 2, 3, 4), {})
+    compare.main([str(tmp_path / "base"), "--out", str(tmp_path / "out")])
+    data = json.loads((tmp_path / "out" / "learning-variants.json").read_text())
+    assert [w["algo"] for w in data["rows"]] == ["dpmd"]
+    table = (tmp_path / "out" / "learning-variants.md").read_text()
+    assert "| dpmd | cpu | (preset) | 1 |" in table
+    with pytest.raises(SystemExit):
+        compare.main([str(tmp_path / "nowhere")])
+    assert "not a directory" in capsys.readouterr().err
