@@ -9,7 +9,7 @@ ARGS   ?=
 WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
-.PHONY: install quickstart train eval test test-slow lint bench bench-gpu bench-learning clean
+.PHONY: install quickstart train eval diagnose test test-slow lint bench bench-gpu bench-learning clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ quickstart:
 # $(RUN)/eval.json; VIDEO=1 adds $(RUN)/eval.mp4. Works while the run is still training.
 eval:
 	$(PY) -m mjxrsm.evaluate $(RUN) --episodes $(or $(EPISODES),10) $(if $(VIDEO),--video) $(ARGS)
+
+# What a run logged, at 10 points, and the known patterns that held its learning back.
+diagnose:
+	$(PY) -m mjxrsm.diagnose $(RUN) $(ARGS)
 
 # Two pytest workers (pytest-xdist), one per file at a time: the fast tests are mostly
 # single-threaded XLA compiles, so two cores run them in about half the time.
