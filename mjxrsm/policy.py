@@ -65,13 +65,19 @@ class DiffusionPolicy:
     ) -> jax.Array:
         """Draw `num_particles` independent chains per state and keep the one with the largest
         min-Q. All B*N chains run as one batch (one scan of T network calls on [B*N, .])."""
+        return self.best_of_n_with_q(params, critic_params, obs, key, num_particles)[0]
+
+    def best_of_n_with_q(
+        self, params, critic_params, obs: jax.Array, key: jax.Array, num_particles: int
+    ) -> tuple[jax.Array, jax.Array]:
+        """`best_of_n`'s action [B, d] and the min-Q of every particle [B, N] it chose from."""
         b = obs.shape[0]
         obs_rep = jnp.repeat(obs, num_particles, axis=0)
         cand = self.sample(params, obs, key, num_particles)
         q = self.q_min(critic_params, obs_rep, cand).reshape(b, num_particles)
         best = jnp.argmax(q, axis=-1)
         cand = cand.reshape(b, num_particles, -1)
-        return jnp.take_along_axis(cand, best[:, None, None], axis=1)[:, 0]
+        return jnp.take_along_axis(cand, best[:, None, None], axis=1)[:, 0], q
 
 
 def explore(

@@ -176,3 +176,23 @@ def test_dpmd_double_critic_step_is_a_second_identical_adam_step():
     # The policy step uses the critic after the *first* step only: identical in both variants.
     assert tree_equal(d.policy, s.policy)
     assert int(d.critic_opt[0].count) == 2 and int(s.critic_opt[0].count) == 1
+
+
+def test_best_of_n_keeps_the_top_particle_and_the_td_metrics_split_q_spread():
+    """The TD target's best-of-N returns the particle with the largest min-Q; the update logs
+    how much Q varies within a state's particles and between states (the diagnosis of what
+    DPMD's weights act on, docs/LEARNING.md)."""
+    from mjxrsm.agents.diffusion_agent import make_diffusion_policy
+
+    cfg = small_config("dpmd")
+    _, update, s0 = built("dpmd")
+    pol = make_diffusion_policy(cfg, OBS, ACT)
+    obs, key = random_batch(7).next_obs, jax.random.PRNGKey(7)
+    a, q = pol.best_of_n_with_q(s0.policy, s0.critic, obs, key, cfg.num_particles)
+    assert a.shape == (BATCH, ACT) and q.shape == (BATCH, cfg.num_particles)
+    np.testing.assert_allclose(pol.q_min(s0.critic, obs, a), q.max(-1), rtol=1e-5, atol=1e-6)
+    assert tree_equal(a, pol.best_of_n(s0.policy, s0.critic, obs, key, cfg.num_particles))
+    _, m = update(s0, random_batch(7), key)
+    within = float(m["particles/q_std_within_state"])
+    across = float(m["particles/q_std_across_states"])
+    assert within > 0 and across > 0 and np.isfinite([within, across]).all()

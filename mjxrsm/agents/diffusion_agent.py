@@ -145,11 +145,18 @@ def next_action(
     alpha: jax.Array,
     k_sample: jax.Array,
     k_noise: jax.Array,
-) -> jax.Array:
+) -> tuple[jax.Array, Metrics]:
     """a' for the TD target: best-of-N from the online policy and the pre-update critics, plus
-    exploration noise (official: the target uses a noisy, not the greedy, next action)."""
-    a_next = pol.best_of_n(state.policy, state.critic, next_obs, k_sample, cfg.num_particles)
-    return explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
+    exploration noise (official: the target uses a noisy, not the greedy, next action).
+
+    Its metrics compare how much Q varies between a state's particles (the only within-state
+    signal best-of-N selection and DPMD's weights can act on) with how much it varies between
+    states (which DPMD's batch-normalised weights exp(Q/lambda) mostly reweight)."""
+    a_next, q = pol.best_of_n_with_q(state.policy, state.critic, next_obs, k_sample,
+                                     cfg.num_particles)
+    metrics = {"particles/q_std_within_state": q.std(axis=-1).mean(),
+               "particles/q_std_across_states": q.mean(axis=-1).std()}
+    return explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration), metrics
 
 
 def td_value(
@@ -202,7 +209,7 @@ def diffusion_parts(
     def td_sampling(state, batch, key):
         k_sample, k_noise = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
-        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise)
+        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise)[0]
 
     def critic(state, batch, key):
         y = td_value(cfg, pol, state.target_critic, batch, batch.action)
@@ -281,7 +288,7 @@ def make_diffusion_agent(
         alpha = jnp.exp(state.log_alpha)
 
         # 1. TD target with a fresh best-of-N next action (online policy, pre-update critics).
-        a_next = next_action(cfg, pol, state, batch.next_obs, alpha, k_next, k_noise)
+        a_next, td_metrics = next_action(cfg, pol, state, batch.next_obs, alpha, k_next, k_noise)
         y = td_value(cfg, pol, state.target_critic, batch, a_next)
 
         # 2. Critic step.
@@ -329,6 +336,7 @@ def make_diffusion_agent(
             **t_metrics,
             "q_stats/mean": q_stats.mean,
             "q_stats/std": q_stats.std,
+            **td_metrics,
             **p_metrics,
         }
         return new_state, metrics
