@@ -23,15 +23,7 @@ from typing import Any
 
 from bench.cli import ArgumentParser, fail
 from bench.common import RESULTS, ROOT, fmt, log, md_table, write_json
-from bench.learning import (
-    FINAL_WINDOW,
-    PRESETS,
-    PUBLISHED_SAC,
-    _mean_se,
-    beyond_preset,
-    final_window_mean,
-    return_at,
-)
+from bench.learning import FINAL_WINDOW, PRESETS, PUBLISHED_SAC, beyond_preset, returns_at_budget
 
 FRACTIONS = (0.25, 0.5, 1.0)  # budget fractions of the table, as in bench.learning's tables
 DEFAULT_PRESET = "locomotion"  # for a directory without learning.json (its cells say the rest)
@@ -150,17 +142,7 @@ def _row(env: str, algo: str, tpreset: str | None, label: str, budget: int,
          runs: list[dict[str, Any]], reached: float | None = None) -> dict[str, Any]:
     """Returns at the FRACTIONS of the budget (only those the runs reached) and over the final
     window, mean and standard error over the runs."""
-    at: dict[str, Any] = {}
-    for frac in FRACTIONS:
-        step = round(frac * budget)
-        vals = [] if reached is not None and reached < step else [
-            v for v in (return_at(r["curve"], step, r["budget"]) for r in runs) if v is not None]
-        m, se = _mean_se(vals) if vals else (None, None)
-        at[f"{frac:g}"] = {"env_steps": step, "mean": m, "se": se, "n": len(vals)}
-    finals = [] if reached is not None and reached < budget else [
-        v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs) if v is not None]
-    m, se = _mean_se(finals) if finals else (None, None)
-    at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
+    at = returns_at_budget(runs, budget, FRACTIONS, reached)
     return {"env": env, "algo": algo, "trainer_preset": tpreset, "variant": label,
             "budget": budget, "return_at_budget": at}
 

@@ -342,6 +342,24 @@ def final_window_mean(curve: list[dict], budget: int) -> float | None:
     return sum(window) / len(window) if window else None
 
 
+def returns_at_budget(runs: list[dict], budget: int, fractions: tuple[float, ...],
+                      reached: float | None = None) -> dict[str, Any]:
+    """Mean and standard error over `runs` of the return at each fraction of `budget` and over
+    the final window. `reached` (a stopped run's last step): fractions beyond it stay empty."""
+    at: dict[str, Any] = {}
+    for frac in fractions:
+        b = round(frac * budget)
+        vals = [] if reached is not None and reached < b else [
+            v for v in (return_at(r["curve"], b, r["budget"]) for r in runs) if v is not None]
+        m, se = _mean_se(vals) if vals else (None, None)
+        at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
+    finals = [] if reached is not None and reached < budget else [
+        v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs) if v is not None]
+    m, se = _mean_se(finals) if finals else (None, None)
+    at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
+    return at
+
+
 def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[str, Any]:
     """Per (env, algo): the mean and standard error curve over seeds at the evaluation steps
     all seeds share, and the return at each fixed budget. Runs stopped by the NaN guard are
@@ -363,17 +381,7 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
             curve.append({"env_steps": s, "mean": m, "se": se, "n": len(points),
                           "wall_time_s": sum(walls) / len(walls)})  # nan if a run lacks it
         budget = max(r["budget"] for r in group)
-        at = {}
-        for frac in fractions:
-            b = round(frac * budget)
-            vals = [v for v in (return_at(r["curve"], b, r["budget"]) for r in runs)
-                    if v is not None]
-            m, se = _mean_se(vals) if vals else (None, None)
-            at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
-        finals = [v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs)
-                  if v is not None]
-        m, se = _mean_se(finals) if finals else (None, None)
-        at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
+        at = returns_at_budget(runs, budget, fractions)
         walls = [r["summary"]["wall_time_s"] for r in group]
         out[f"{env}/{algo}"] = {
             "env": env, "algo": algo, "seeds": sorted(r["seed"] for r in runs),

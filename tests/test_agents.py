@@ -192,7 +192,10 @@ def test_best_of_n_keeps_the_top_particle_and_the_td_metrics_split_q_spread():
     assert a.shape == (BATCH, ACT) and q.shape == (BATCH, cfg.num_particles)
     np.testing.assert_allclose(pol.q_min(s0.critic, obs, a), q.max(-1), rtol=1e-5, atol=1e-6)
     assert tree_equal(a, pol.best_of_n(s0.policy, s0.critic, obs, key, cfg.num_particles))
-    _, m = update(s0, random_batch(7), key)
-    within = float(m["particles/q_std_within_state"])
-    across = float(m["particles/q_std_across_states"])
-    assert within > 0 and across > 0 and np.isfinite([within, across]).all()
+    from mjxrsm.agents.diffusion_agent import next_action
+
+    _, m = next_action(cfg, pol, s0, obs, jnp.float32(1.0), key, jax.random.PRNGKey(8))
+    np.testing.assert_allclose(m["particles/q_std_within_state"], q.std(-1).mean(), rtol=1e-5)
+    np.testing.assert_allclose(m["particles/q_std_across_states"], q.mean(-1).std(), rtol=1e-5)
+    _, logged = update(s0, random_batch(7), key)  # and the update logs both
+    assert {"particles/q_std_within_state", "particles/q_std_across_states"} <= set(logged)
