@@ -37,6 +37,7 @@ from bench.common import (
     config_to_dict,
     device_slug,
     fmt,
+    host_info,
     log,
     md_table,
     parse_assignments,
@@ -298,7 +299,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
             log(f"FAILED {cell.name}: {res['error'][:300]}")
             return  # no cell JSON: the next invocation retries (and resumes) it
         res.update({"env": cell.env, "algo": cell.algo, "seed": cell.seed,
-                    "budget": cell.budget, "workdir": str(workdir), "jobs": jobs})
+                    "budget": cell.budget, "workdir": str(workdir), "jobs": jobs,
+                    "host": host_info()})  # runs of one directory may come from several machines
         write_json(cell_dir / f"{cell.name}.json", res)
         s = res["summary"]
         status = "DIVERGED" if s.get("diverged") else f"final return {fmt(s['final_eval_return'])}"
@@ -459,6 +461,18 @@ def split_overrides(report: dict[str, Any]) -> tuple[dict, dict[tuple[str, str],
     return common, extra
 
 
+def run_hosts(runs: list[dict[str, Any]]) -> str:
+    """Which machines the runs ran on, with counts: min/run is only comparable on one machine,
+    and cells recorded before hosts were kept say so."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        host = r.get("host") or {}
+        name = (f"{host['cpu_model']} ({host.get('cpu_usable')} cores usable)"
+                if host.get("cpu_model") else "not recorded")
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name}: {n} run{'s' * (n > 1)}" for name, n in sorted(counts.items()))
+
+
 def markdown(report: dict[str, Any]) -> str:
     agg = report["aggregates"]
     hw = report.get("hardware") or {}
@@ -470,7 +484,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"of the run's `eval_episodes` episodes) at fixed budgets of env steps after the "
              f"random warm-up. Trainer preset `{report['trainer_preset']}`"
              + (f"; settings beyond it in every run: {common}" if common else "") + ". "
-             f"Host: {hw.get('cpu_model')} ({hw.get('cpu_usable')} cores); jax "
+             f"Runs on: {run_hosts(report.get('runs', []))}. Report written on "
+             f"{hw.get('cpu_model')} ({hw.get('cpu_usable')} cores); jax "
              f"{(report.get('versions') or {}).get('jax')}; commit "
              f"{str((report.get('git') or {}).get('commit'))[:10]}.", ""]
     if report.get("quick"):
@@ -537,7 +552,7 @@ def report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
         "settings": dataclasses.asdict(preset), "envs": envs,
         **provenance(device), "aggregates": agg,
         "runs": [{k: r[k] for k in ("env", "algo", "seed", "budget", "curve", "config")}
-                 | {"beyond_preset": beyond_preset(r, preset),
+                 | {"beyond_preset": beyond_preset(r, preset), "host": r.get("host"),
                     "summary": {k: v for k, v in r["summary"].items() if k != "evals"}}
                  for r in results],
     }

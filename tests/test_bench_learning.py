@@ -69,6 +69,15 @@ def test_settings_beyond_the_preset_shared_go_in_the_header_and_the_rest_in_thei
                      ("HalfCheetah-v5", "dpmd"): {}}
 
 
+def test_the_header_counts_the_machines_the_runs_ran_on():
+    """Cells of one directory come from several sessions' machines; min/run compares only on
+    one, and cells from before hosts were recorded are counted as such."""
+    xeon = {"cpu_model": "Xeon", "cpu_usable": 2}
+    runs = [{"host": xeon}, {"host": xeon}, {"host": {"cpu_model": "EPYC", "cpu_usable": 1}}, {}]
+    assert learning.run_hosts(runs) == ("EPYC (1 cores usable): 1 run, Xeon (2 cores usable): "
+                                        "2 runs, not recorded: 1 run")
+
+
 def test_eval_curve_wall_clock_continues_across_an_old_style_resume(tmp_path):
     """Runs logged before the wall clock survived resumes restart wall_time at 0: the curve adds
     back the time of the checkpoint row that train.csv's fall marks."""
