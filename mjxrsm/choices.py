@@ -6,5 +6,6 @@ SCHEDULES = ("linear", "cosine", "vp")
 SAMPLERS = ("ddpm", "ddim", "langevin")
 VARIANCES = ("posterior", "beta", "exact_diag")
 Q_NORMS = ("official", "standardize", "none")
+POLICY_SAMPLES = ("td_next", "particles")  # DPMD's policy-step samples
 ACTIVATIONS = ("mish", "relu", "silu", "tanh", "gelu", "elu")
 ACT_WITH = ("target", "online")

@@ -71,13 +71,21 @@ class DiffusionPolicy:
         self, params, critic_params, obs: jax.Array, key: jax.Array, num_particles: int
     ) -> tuple[jax.Array, jax.Array]:
         """`best_of_n`'s action [B, d] and the min-Q of every particle [B, N] it chose from."""
+        best, _, q = self.best_of_n_with_particles(params, critic_params, obs, key, num_particles)
+        return best, q
+
+    def best_of_n_with_particles(
+        self, params, critic_params, obs: jax.Array, key: jax.Array, num_particles: int
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The best particle [B, d], every particle [B, N, d] and their min-Q [B, N]: the
+        particles are the policy's own samples, which a per-state policy step can reuse."""
         b = obs.shape[0]
         obs_rep = jnp.repeat(obs, num_particles, axis=0)
         cand = self.sample(params, obs, key, num_particles)
         q = self.q_min(critic_params, obs_rep, cand).reshape(b, num_particles)
         best = jnp.argmax(q, axis=-1)
         cand = cand.reshape(b, num_particles, -1)
-        return jnp.take_along_axis(cand, best[:, None, None], axis=1)[:, 0], q
+        return jnp.take_along_axis(cand, best[:, None, None], axis=1)[:, 0], cand, q
 
 
 def explore(

@@ -85,6 +85,23 @@ def dpmd_weights(
     return jax.lax.stop_gradient(jnp.exp(n / temperature))
 
 
+def per_state_weights(
+    q: jax.Array, temperature: jax.Array | float, *, clip: float = 3.0
+) -> tuple[jax.Array, jax.Array]:
+    """Weights of N samples per state, q [B, N] -> (w [B, N], z [B, N]), no gradient.
+
+    z standardises Q within each state (an advantage in units of the state's own spread), so
+    the weights exp(clip(z, -c, c) / lambda) rank a state's actions, not the states; they are
+    then normalised to mean 1 per state, so that every state counts the same. This is the
+    per-state reading of the target pi_old(a|s) exp(Q(s,a)/lambda) / Z(s), for
+    `policy_samples=particles` (a deviation from the official batch-normalised weights,
+    docs/LEARNING.md)."""
+    mean = q.mean(axis=-1, keepdims=True)
+    z = jnp.clip((q - mean) / (q.std(axis=-1, keepdims=True) + 1e-6), -clip, clip)
+    w = jnp.exp(z / temperature)
+    return jax.lax.stop_gradient(w / w.mean(axis=-1, keepdims=True)), z
+
+
 def weighted_denoising_loss(eps_pred: jax.Array, eps_target: jax.Array, w: jax.Array) -> jax.Array:
     """mean_{batch, action dims} of w * (eps_pred - eps_target)^2 (no 1/2, as in the official code).
 

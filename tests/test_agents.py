@@ -194,8 +194,43 @@ def test_best_of_n_keeps_the_top_particle_and_the_td_metrics_split_q_spread():
     assert tree_equal(a, pol.best_of_n(s0.policy, s0.critic, obs, key, cfg.num_particles))
     from mjxrsm.agents.diffusion_agent import next_action
 
-    _, m = next_action(cfg, pol, s0, obs, jnp.float32(1.0), key, jax.random.PRNGKey(8))
+    m = next_action(cfg, pol, s0, obs, jnp.float32(1.0), key, jax.random.PRNGKey(8)).metrics
     np.testing.assert_allclose(m["particles/q_std_within_state"], q.std(-1).mean(), rtol=1e-5)
     np.testing.assert_allclose(m["particles/q_std_across_states"], q.mean(-1).std(), rtol=1e-5)
     _, logged = update(s0, random_batch(7), key)  # and the update logs both
     assert {"particles/q_std_within_state", "particles/q_std_across_states"} <= set(logged)
+
+
+def test_dpmd_particles_mode_fits_every_particle_with_per_state_weights():
+    """`policy_samples=particles`: the policy step's loss is the weighted DSM on all N particles
+    of the TD target's best-of-N, each state's weights standardised within it (rsm), with the
+    same key; the official mode fits the one noisy a' per state."""
+    from mjxrsm import rsm
+    from mjxrsm.agents import dpmd
+    from mjxrsm.agents.diffusion_agent import (
+        StepContext,
+        make_diffusion_policy,
+        make_optimizers,
+        next_action,
+    )
+
+    cfg = small_config("dpmd", policy_samples="particles")
+    agent = make_agent(cfg, OBS, ACT)
+    s0 = agent.init(jax.random.PRNGKey(0))
+    pol, opts = make_diffusion_policy(cfg, OBS, ACT), make_optimizers(cfg)
+    batch, key = random_batch(3), jax.random.PRNGKey(3)
+    nxt = next_action(cfg, pol, s0, batch.next_obs, jnp.float32(1.0), key, key)
+    ctx = StepContext(jnp.float32(1.0), nxt.action, s0.critic, s0.critic, nxt.particles, nxt.q)
+    _, _, _, m = dpmd.policy_step(cfg, pol, opts, s0, batch, ctx, jnp.bool_(True), key)
+    n = cfg.num_particles
+    w, _ = rsm.per_state_weights(nxt.q, 1.0, clip=cfg.q_clip)
+    obs = jnp.repeat(batch.next_obs, n, axis=0)
+    want = rsm.dpmd_loss(pol.eps_fn(s0.policy, obs), pol.schedule,
+                         nxt.particles.reshape(BATCH * n, ACT), w.reshape(-1), key)
+    np.testing.assert_allclose(m["policy/loss"], want, rtol=1e-5)
+    official = dpmd.SAMPLES["td_next"](cfg, s0, batch, ctx, pol.q_min(s0.critic, batch.next_obs,
+                                                                          nxt.action))
+    assert official.actions.shape == (BATCH, ACT) and official.obs.shape == (BATCH, OBS)
+    state, metrics = jax.jit(agent.update)(s0, batch, key)  # and the whole update runs
+    assert all(bool(jnp.isfinite(v)) for v in metrics.values())
+    assert float(metrics["dpmd/w_min"]) > 0 and not tree_equal(state.policy, s0.policy)

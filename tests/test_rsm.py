@@ -85,6 +85,27 @@ def test_dpmd_weights_formula_clip_and_constant():
     )
 
 
+def test_per_state_weights_rank_a_states_actions_not_the_states():
+    """`policy_samples=particles`: standardised within each state, so a state-wide shift or scale
+    of Q (what separates Hopper's states, docs/LEARNING.md) leaves the weights alone; each
+    state's weights average 1; the clip binds on z."""
+    q = jnp.array([[0.0, 0.1, 0.2, 0.3], [5.0, 5.0, 5.0, 9.0]])
+    lam = 0.5
+    w, z = rsm.per_state_weights(q, lam, clip=1.0)
+    np.testing.assert_allclose(w.mean(axis=-1), [1.0, 1.0], rtol=1e-6)
+    q0 = np.asarray(q[0])
+    z0 = np.clip((q0 - q0.mean()) / (q0.std() + 1e-6), -1.0, 1.0)
+    e = np.exp(z0 / lam)
+    np.testing.assert_allclose(w[0], e / e.mean(), rtol=1e-5)
+    np.testing.assert_allclose(z[1], [-0.57735, -0.57735, -0.57735, 1.0], rtol=1e-4)  # clipped
+    affine = q * jnp.array([[3.0], [0.01]]) + jnp.array([[100.0], [-7.0]])
+    shifted, _ = rsm.per_state_weights(affine, lam, clip=1.0)
+    np.testing.assert_allclose(shifted, w, rtol=1e-3)
+    assert bool(jnp.all(jnp.diff(w[0]) > 0))  # the order of a state's actions is kept
+    grad = jax.grad(lambda q: rsm.per_state_weights(q, lam)[0].sum())(q)
+    np.testing.assert_array_equal(grad, np.zeros(q.shape))
+
+
 def test_dpmd_weights_carry_no_gradient():
     q = jnp.array([0.3, -1.2, 2.0])
     stats = rsm.RunningStats.init()

@@ -12,6 +12,9 @@ def get_config() -> ConfigDict:
     c.q_norm = "official"  # official (q - m/s precedence bug) | standardize | none
     c.q_clip = 3.0
     c.constant_weights = False  # ablation: plain best-of-N self-imitation (§6.2)
+    # td_next (official): the TD target's a', one per state, batch-normalised weights;
+    # particles: all N particles per state, weights standardised within the state (deviation)
+    c.policy_samples = "td_next"
     c.stats_rate = 0.001
     c.double_critic_step = True  # official quirk: the critic Adam step is applied twice (§6.4)
     return c
@@ -22,6 +25,7 @@ RANGES = {
     "q_norm": Choice(choices.Q_NORMS),
     "q_clip": Real(0.0, 1e6, lo_open=True),
     "constant_weights": Bool(),
+    "policy_samples": Choice(choices.POLICY_SAMPLES),
     "stats_rate": Real(0.0, 1.0, lo_open=True),
 }
 

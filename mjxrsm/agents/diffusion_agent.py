@@ -69,6 +69,17 @@ class StepContext(NamedTuple):
     next_actions: jax.Array  # a' used in the TD target (includes exploration noise)
     critic_before: Params  # online critics before this step's update
     critic_after: Params  # online critics after the (first) critic step
+    particles: jax.Array  # [B, N, d] the online policy's samples at s' that a' was chosen from
+    particle_q: jax.Array  # [B, N] their min-Q under critic_before
+
+
+class NextActions(NamedTuple):
+    """The TD target's next action and what it was chosen from."""
+
+    action: jax.Array  # [B, d] best of N plus exploration noise
+    particles: jax.Array  # [B, N, d]
+    q: jax.Array  # [B, N] min-Q of each particle (pre-update online critics)
+    metrics: Metrics
 
 
 class Optimizers(NamedTuple):
@@ -145,18 +156,19 @@ def next_action(
     alpha: jax.Array,
     k_sample: jax.Array,
     k_noise: jax.Array,
-) -> tuple[jax.Array, Metrics]:
+) -> NextActions:
     """a' for the TD target: best-of-N from the online policy and the pre-update critics, plus
     exploration noise (official: the target uses a noisy, not the greedy, next action).
 
     Its metrics compare how much Q varies between a state's particles (the only within-state
     signal best-of-N selection and DPMD's weights can act on) with how much it varies between
     states (which DPMD's batch-normalised weights exp(Q/lambda) mostly reweight)."""
-    a_next, q = pol.best_of_n_with_q(state.policy, state.critic, next_obs, k_sample,
-                                     cfg.num_particles)
+    a_next, particles, q = pol.best_of_n_with_particles(state.policy, state.critic, next_obs,
+                                                        k_sample, cfg.num_particles)
     metrics = {"particles/q_std_within_state": q.std(axis=-1).mean(),
                "particles/q_std_across_states": q.mean(axis=-1).std()}
-    return explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration), metrics
+    a_next = explore(a_next, alpha, cfg.noise_scale, k_noise, cfg.clip_exploration)
+    return NextActions(a_next, particles, q, metrics)
 
 
 def td_value(
@@ -209,7 +221,7 @@ def diffusion_parts(
     def td_sampling(state, batch, key):
         k_sample, k_noise = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
-        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise)[0]
+        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise).action
 
     def critic(state, batch, key):
         y = td_value(cfg, pol, state.target_critic, batch, batch.action)
@@ -217,7 +229,9 @@ def diffusion_parts(
         return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
 
     def policy(state, batch, key):
-        ctx = StepContext(jnp.exp(state.log_alpha), batch.action, state.critic, state.critic)
+        particles = jnp.repeat(batch.action[:, None], cfg.num_particles, axis=1)
+        ctx = StepContext(jnp.exp(state.log_alpha), batch.action, state.critic, state.critic,
+                          particles, jnp.zeros(particles.shape[:2], batch.action.dtype))
         params, opt, q_stats, metrics = policy_step(
             cfg, pol, opts, state, batch, ctx, jnp.bool_(True), key
         )
@@ -288,8 +302,8 @@ def make_diffusion_agent(
         alpha = jnp.exp(state.log_alpha)
 
         # 1. TD target with a fresh best-of-N next action (online policy, pre-update critics).
-        a_next, td_metrics = next_action(cfg, pol, state, batch.next_obs, alpha, k_next, k_noise)
-        y = td_value(cfg, pol, state.target_critic, batch, a_next)
+        nxt = next_action(cfg, pol, state, batch.next_obs, alpha, k_next, k_noise)
+        y = td_value(cfg, pol, state.target_critic, batch, nxt.action)
 
         # 2. Critic step.
         c = critic_step(pol.critic_net.apply, opts.critic, state.critic, state.critic_opt, batch, y)
@@ -297,7 +311,7 @@ def make_diffusion_agent(
 
         # 3. Policy step (delayed).
         do_policy = state.step % cfg.policy_delay == 0
-        ctx = StepContext(alpha, a_next, state.critic, critic)
+        ctx = StepContext(alpha, nxt.action, state.critic, critic, nxt.particles, nxt.q)
         policy, policy_opt, q_stats, p_metrics = policy_step(
             cfg, pol, opts, state, batch, ctx, do_policy, k_pol
         )
@@ -336,7 +350,7 @@ def make_diffusion_agent(
             **t_metrics,
             "q_stats/mean": q_stats.mean,
             "q_stats/std": q_stats.std,
-            **td_metrics,
+            **nxt.metrics,
             **p_metrics,
         }
         return new_state, metrics
