@@ -29,7 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.cli import ArgumentParser, check_envs, fail, positive_float, positive_int
+from bench.cli import (
+    ArgumentParser,
+    check_envs,
+    fail,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from bench.common import (
     RESULTS,
     ROOT,
@@ -204,6 +211,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--envs", help="comma-separated envs (default: preset's)")
     p.add_argument("--algos", help=f"comma-separated subset of {','.join(ALGOS)}")
     p.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: preset's)")
+    p.add_argument("--first-seed", type=nonnegative_int, default=0, metavar="K",
+                   help="seeds K..K+N-1 instead: two invocations (say, one per pinned core) run "
+                        "different seeds of one --out without starting the same run twice")
     p.add_argument("--budget", type=positive_int, help="env steps per run after warm-up, every env")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every run (repeatable), e.g. algo.lr=1e-4")
@@ -238,6 +248,16 @@ class Cell:
     @property
     def name(self) -> str:
         return f"{self.env}-{self.algo}-s{self.seed}"
+
+
+def make_cells(preset: LearningPreset, first_seed: int = 0,
+               budget: int | None = None) -> list[Cell]:
+    """The runs of `preset.seeds` seeds from `first_seed` on, seed-major: runs side by side are
+    different configs, and a later seed finds its programs in the compilation cache (seeds
+    change values, not the compiled programs)."""
+    return [Cell(env, algo, seed, budget_for(preset, env, budget))
+            for seed in range(first_seed, first_seed + preset.seeds)
+            for env in preset.envs for algo in preset.algos]
 
 
 def budget_for(preset: LearningPreset, env: str, override: int | None) -> int:
@@ -582,10 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_assignments(args.set)
     preset_name = "quick" if args.quick else args.preset
 
-    # Seed-major order: runs side by side are different configs, and a seed > 0 finds its
-    # programs in the compilation cache (seeds change values, not the compiled programs).
-    cells = [Cell(env, algo, seed, budget_for(preset, env, args.budget))
-             for seed in range(preset.seeds) for env in preset.envs for algo in preset.algos]
+    cells = make_cells(preset, args.first_seed, args.budget)
     # Fail fast on a bad env, key or value, before any process starts.
     from bench.common import has_key
 

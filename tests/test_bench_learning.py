@@ -69,6 +69,15 @@ def test_settings_beyond_the_preset_shared_go_in_the_header_and_the_rest_in_thei
                      ("HalfCheetah-v5", "dpmd"): {}}
 
 
+def test_first_seed_shifts_the_seeds_so_two_invocations_split_one_directory():
+    preset = learning.dataclasses.replace(learning.PRESETS["locomotion"], seeds=1,
+                                          envs=("Hopper-v5",), algos=("dpmd", "sac"))
+    assert [c.name for c in learning.make_cells(preset, first_seed=1)] == [
+        "Hopper-v5-dpmd-s1", "Hopper-v5-sac-s1"]
+    assert {c.seed for c in learning.make_cells(preset)} == {0}
+    assert learning.make_cells(preset, budget=500)[0].budget == 500
+
+
 def test_the_header_counts_the_machines_the_runs_ran_on():
     """Cells of one directory come from several sessions' machines; min/run compares only on
     one, and cells from before hosts were recorded are counted as such."""
