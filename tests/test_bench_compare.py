@@ -74,15 +74,15 @@ def test_stopped_runs_show_only_what_they_reached_and_vanish_once_resumed_to_the
     _cell(tmp_path / "base", "dpmd", 0, (1, 2, 3, 4), {})
     stopped = tmp_path / "stopped"
     _stopped(stopped, "resumed-later", "dpmd", {}, 2, "cut by the session's end")
-    _stopped(stopped, "half-way", "dpmd", {"algo.critic_hidden": (256, 256)}, 2, "too slow")
+    _stopped(stopped, "half-way", "dpmd", {"algo.num_particles": 8}, 2, "too slow")
     _stopped(stopped, "at-compile", "sac", {"algo.lr": 1e-3}, 0, "killed while compiling")
     rows = _rows(tmp_path, "base", "stopped")
     by_variant = {(w["algo"], w["variant"]): w for w in rows}
     assert len(rows) == 3  # the stopped run resumed to its budget is the finished one
-    assert set(by_variant) == {("dpmd", "(preset)"), ("dpmd", "algo.critic_hidden=[256, 256]"),
+    assert set(by_variant) == {("dpmd", "(preset)"), ("dpmd", "algo.num_particles=8"),
                                ("sac", "algo.lr=0.001")}
     assert by_variant[("dpmd", "(preset)")]["return_at_budget"]["1"]["mean"] == 4.0
-    half = by_variant[("dpmd", "algo.critic_hidden=[256, 256]")]
+    half = by_variant[("dpmd", "algo.num_particles=8")]
     assert half["stopped_at"] == 50_000 and half["why_stopped"] == "too slow"
     at = half["return_at_budget"]
     assert at["0.5"]["mean"] == 7.0 and at["1"]["mean"] is None

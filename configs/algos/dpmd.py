@@ -30,6 +30,11 @@ RANGES = {
 }
 
 
-PRESETS = DIFFUSION_PRESETS
+# The cpu preset gives DPMD's critic 2x256 (the policy keeps 2x128): HalfCheetah-v5 5,633 +- 251
+# at 100k against 4,921 +- 134 with the 2x128 critic, at the same cost per env step (the sampler
+# is the cost); on Hopper-v5 neither width learns reliably (2x256: 737 and 432; 2x128: 2,603 and
+# 269). docs/LEARNING.md, bench/results/learning-locomotion-cpu and learning-dpmd-c128.
+PRESETS = {**DIFFUSION_PRESETS,
+           "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256)}}
 
 COLOR = "C0"  # in every plot (bench/report.py)
