@@ -65,14 +65,7 @@ class DiffusionPolicy:
     ) -> jax.Array:
         """Draw `num_particles` independent chains per state and keep the one with the largest
         min-Q. All B*N chains run as one batch (one scan of T network calls on [B*N, .])."""
-        return self.best_of_n_with_q(params, critic_params, obs, key, num_particles)[0]
-
-    def best_of_n_with_q(
-        self, params, critic_params, obs: jax.Array, key: jax.Array, num_particles: int
-    ) -> tuple[jax.Array, jax.Array]:
-        """`best_of_n`'s action [B, d] and the min-Q of every particle [B, N] it chose from."""
-        best, _, q = self.best_of_n_with_particles(params, critic_params, obs, key, num_particles)
-        return best, q
+        return self.best_of_n_with_particles(params, critic_params, obs, key, num_particles)[0]
 
     def best_of_n_with_particles(
         self, params, critic_params, obs: jax.Array, key: jax.Array, num_particles: int

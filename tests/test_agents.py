@@ -188,7 +188,7 @@ def test_best_of_n_keeps_the_top_particle_and_the_td_metrics_split_q_spread():
     _, update, s0 = built("dpmd")
     pol = make_diffusion_policy(cfg, OBS, ACT)
     obs, key = random_batch(7).next_obs, jax.random.PRNGKey(7)
-    a, q = pol.best_of_n_with_q(s0.policy, s0.critic, obs, key, cfg.num_particles)
+    a, _, q = pol.best_of_n_with_particles(s0.policy, s0.critic, obs, key, cfg.num_particles)
     assert a.shape == (BATCH, ACT) and q.shape == (BATCH, cfg.num_particles)
     np.testing.assert_allclose(pol.q_min(s0.critic, obs, a), q.max(-1), rtol=1e-5, atol=1e-6)
     assert tree_equal(a, pol.best_of_n(s0.policy, s0.critic, obs, key, cfg.num_particles))
