@@ -2,8 +2,9 @@
 
 ALGO is any registered algorithm (mjxrsm/algorithms.py), PRESET one of `PRESETS` or `auto` (the
 default: `parallel` on a GPU/TPU, `cpu` on a CPU; `paper` = the official settings). A preset is
-data: the run-level values below plus each algorithm's own `PRESETS[preset]` in
-configs/algos/<algo>.py; adding one is adding entries.
+data: the run-level values below plus each algorithm's own `RUN_PRESETS[preset]` (run-level keys,
+e.g. SAC's 1 env on a CPU) and `PRESETS[preset]` (algo keys) in configs/algos/<algo>.py; adding
+one is adding entries.
 Why each value is what it is: docs/PRESETS.md. Every field can be overridden from the CLI:
 --config.algo.lr=1e-4 --config.num_envs=2048 --config.env.kwargs.ctrl_cost_weight=0.2.
 """
@@ -126,14 +127,17 @@ def set_values(c: ConfigDict, values: Mapping[str, Any], where: str) -> None:
 
 
 def apply_preset(c: ConfigDict, preset: str) -> None:
-    """The run-level values of `preset`, then the algorithm's own (which win where both set)."""
+    """The run-level values of `preset`, then the algorithm's own run-level and algo-level ones
+    (which win where both set)."""
     from mjxrsm.algorithms import get_algorithm
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
     c.preset = preset
     set_values(c, PRESETS[preset], f"preset {preset!r}")
-    own = get_algorithm(c.algo.name).preset(preset)
+    algorithm = get_algorithm(c.algo.name)
+    set_values(c, algorithm.run_preset(preset), f"{c.algo.name} run preset {preset!r}")
+    own = algorithm.preset(preset)
     set_values(c.algo, own, f"{c.algo.name} preset {preset!r}")
 
 

@@ -3,8 +3,10 @@
     mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
     configs/algos/<name>.py   get_config() -> ConfigDict (the defaults),
                               RANGES = {algo key: mjxrsm.ranges spec} (what each may hold),
-                              PRESETS = {preset: {algo key: value}} (its preset adjustments)
-                              and COLOR (its matplotlib colour in every plot), both optional
+                              PRESETS = {preset: {algo key: value}} (its preset adjustments),
+                              RUN_PRESETS = {preset: {run key: value}} (run-level values it
+                              needs otherwise, e.g. its own num_envs) and COLOR (its matplotlib
+                              colour in every plot), all optional
 
 Every other part (the training config, validation, the trainer, the benchmarks and the tests) asks
 this module, so adding an algorithm needs no edit anywhere else. Importing it stays cheap: the
@@ -50,6 +52,12 @@ class Algorithm:
     def preset(self, preset: str) -> Mapping[str, Any]:
         """The algorithm's own adjustments for `preset` (keys relative to the algo config)."""
         return getattr(self.config_module, "PRESETS", {}).get(preset, {})
+
+    def run_preset(self, preset: str) -> Mapping[str, Any]:
+        """Run-level values (dotted keys of the training config, e.g. `num_envs`) that this
+        algorithm's `preset` sets over the preset's shared ones: a recipe measured best for one
+        algorithm need not be imposed on the others."""
+        return getattr(self.config_module, "RUN_PRESETS", {}).get(preset, {})
 
     def ranges(self) -> Mapping[str, Spec] | None:
         """What each of the algorithm's settings may hold (keys relative to the algo config);

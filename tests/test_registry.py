@@ -52,14 +52,20 @@ def test_registry_finds_the_algorithms_and_the_cli_offers_them():
 def test_every_preset_applies_to_every_algorithm(algo, preset):
     c = get_config(f"inverted_pendulum,{algo},{preset}")
     assert c.preset == preset and c.algo.name == algo
-    own = algorithms()[algo].preset(preset)
-    for key, value in PRESETS[preset].items():
-        if key.startswith("algo.") and key[len("algo."):] in own:
-            continue  # the algorithm's own value wins (e.g. SAC's 2x256 nets in `cpu`)
+    own, own_run = algorithms()[algo].preset(preset), algorithms()[algo].run_preset(preset)
+
+    def at(key):
         node = c
         for part in key.split("."):
             node = node[part]
-        assert node == value, key
+        return node
+
+    for key, value in PRESETS[preset].items():
+        if key in own_run or (key.startswith("algo.") and key[len("algo."):] in own):
+            continue  # the algorithm's own value wins (e.g. SAC's 2x256 nets and 1 env in `cpu`)
+        assert at(key) == value, key
+    for key, value in own_run.items():
+        assert at(key) == value, key
     for key, value in own.items():
         assert c.algo[key] == value, key
     validate(c)
@@ -146,3 +152,14 @@ def test_misspelt_config_key_is_rejected():
     c.algo.no_such_key = 1  # what the CLI lets through (it must accept env.kwargs.*)
     with pytest.raises(ConfigError, match="algo.no_such_key"):
         validate(c)
+
+
+def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypatch):
+    """SAC's own num_envs on a CPU is data in its config file; a key the training config lacks
+    (a typo in a RUN_PRESETS table) fails loudly instead of being ignored."""
+    assert get_config("hopper,sac,cpu").num_envs == algorithms()["sac"].run_preset("cpu")["num_envs"]
+    assert get_config("hopper,dpmd,cpu").num_envs == PRESETS["cpu"]["num_envs"]
+    module = algorithms()["sac"].config_module
+    monkeypatch.setattr(module, "RUN_PRESETS", {"cpu": {"num_env": 1}})
+    with pytest.raises(KeyError, match="sac run preset 'cpu'.*num_env"):
+        get_config("hopper,sac,cpu")
