@@ -157,7 +157,8 @@ def test_misspelt_config_key_is_rejected():
 def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypatch):
     """SAC's own num_envs on a CPU is data in its config file; a key the training config lacks
     (a typo in a RUN_PRESETS table) fails loudly instead of being ignored."""
-    assert get_config("hopper,sac,cpu").num_envs == algorithms()["sac"].run_preset("cpu")["num_envs"]
+    sac_envs = algorithms()["sac"].run_preset("cpu")["num_envs"]
+    assert get_config("hopper,sac,cpu").num_envs == sac_envs
     assert get_config("hopper,dpmd,cpu").num_envs == PRESETS["cpu"]["num_envs"]
     module = algorithms()["sac"].config_module
     monkeypatch.setattr(module, "RUN_PRESETS", {"cpu": {"num_env": 1}})

@@ -44,9 +44,10 @@ PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256), "activation": "relu", 
                                 "parallel", "cpu", get_config().alpha_lr)["alpha_lr"]}}
 
 # On a CPU SAC collects with 1 env instead of the preset's 16 (still one update per env step):
-# HalfCheetah-v5 6,072 +- 100 at 100k (3 seeds) against 5,535 +- 72, Hopper-v5 2,317 +- 720 (2 seeds)
-# against 1,635 +- 441; each update follows one new transition, as in the published SACs, instead
-# of sixteen. docs/LEARNING.md, bench/results/learning-locomotion-cpu and learning-sac-n16.
+# HalfCheetah-v5 6,072 +- 100 at 100k (3 seeds) against 5,535 +- 72, Hopper-v5 2,317 +- 720
+# (2 seeds) against 1,635 +- 441; each update follows one new transition, as in the published
+# SACs, instead of sixteen. docs/LEARNING.md; bench/results/learning-locomotion-cpu and
+# learning-sac-n16.
 RUN_PRESETS: dict[str, dict] = {"cpu": {"num_envs": 1}}
 
 COLOR = "C1"  # in every plot (bench/report.py)
