@@ -56,7 +56,7 @@ from bench.common import (
 from bench.report import algo_color
 from mjxrsm.algorithms import algorithm_names
 from mjxrsm.ranges import flat_items
-from mjxrsm.run_dir import BOOKKEEPING, config_changes, same_setting
+from mjxrsm.run_dir import ABSENT_MEANS, BOOKKEEPING, config_changes, same_setting
 
 MODULE = "bench.learning"
 ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
@@ -452,8 +452,10 @@ def beyond_preset(r: dict[str, Any], preset: LearningPreset) -> dict[str, Any]:
     """The settings of run `r` that differ from what the bench preset gives its cell today: its
     `--set` overrides, or preset values changed since it ran (bookkeeping keys left out). The
     settings `run_config` derives (eval_every from num_envs, ...) count only where they differ
-    from what it derives from the others."""
-    ran = flat_items(r.get("config", {}))
+    from what it derives from the others. A key added to the config after the run was recorded
+    reads as the value that reproduces what the run did (`ABSENT_MEANS`), not as "whatever the
+    preset says today": a run from before DPMD's critic had its own width is a 2x128 one."""
+    ran = {**ABSENT_MEANS, **flat_items(r.get("config", {}))}
 
     def differing(overrides: dict[str, Any]) -> dict[str, Any]:
         expected = flat_items(config_to_dict(run_config(r["env"], r["algo"], r["seed"], preset,

@@ -69,6 +69,17 @@ def test_settings_beyond_the_preset_shared_go_in_the_header_and_the_rest_in_thei
                      ("HalfCheetah-v5", "dpmd"): {}}
 
 
+def test_a_run_recorded_before_a_key_existed_keeps_what_it_ran_with():
+    """A DPMD cell saved before `algo.critic_hidden` existed ran a 2x128 critic: it must not
+    pool with the preset's 2x256 runs (it did, and replaced one of their seeds)."""
+    preset = learning.PRESETS["locomotion"]
+    config = learning.run_config("HalfCheetah-v5", "dpmd", 0, preset, 100_000, {})
+    c = learning.config_to_dict(config)
+    del c["algo"]["critic_hidden"]
+    r = {"env": "HalfCheetah-v5", "algo": "dpmd", "seed": 0, "budget": 100_000, "config": c}
+    assert learning.beyond_preset(r, preset) == {"algo.critic_hidden": []}
+
+
 def test_first_seed_shifts_the_seeds_so_two_invocations_split_one_directory():
     preset = learning.dataclasses.replace(learning.PRESETS["locomotion"], seeds=1,
                                           envs=("Hopper-v5",), algos=("dpmd", "sac"))

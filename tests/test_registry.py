@@ -164,3 +164,15 @@ def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypa
     monkeypatch.setattr(module, "RUN_PRESETS", {"cpu": {"num_env": 1}})
     with pytest.raises(KeyError, match="sac run preset 'cpu'.*num_env"):
         get_config("hopper,sac,cpu")
+
+
+def test_an_algorithm_preset_value_stays_with_its_algorithm():
+    """DPMD's doubled exploration noise in `cpu` is DPMD's alone: SDAC shares the diffusion
+    presets but was not measured with it, and the `paper` preset keeps the official 0.1."""
+    from configs.algos.common import diffusion_actor_critic
+
+    official = diffusion_actor_critic().noise_scale
+    assert get_config("hopper,dpmd,cpu").algo.noise_scale == 2 * official
+    assert get_config("hopper,sdac,cpu").algo.noise_scale == official
+    assert get_config("hopper,dpmd,paper").algo.noise_scale == official
+    assert get_config("hopper,dpmd,parallel").algo.noise_scale == official
