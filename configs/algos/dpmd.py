@@ -35,7 +35,7 @@ RANGES = {
 # is the cost). It doubles the exploration noise (noise_scale 0.2, official 0.1): alpha settles
 # at ~0.98 whatever the policy (the entropy proxy sees alpha alone), so the noise is noise_scale
 # itself; 0.2 took Hopper-v5 from 584 +- 153 to 2,165 +- 1,073 and HalfCheetah-v5 from
-# 5,633 +- 251 to 5,936 +- 38 at 100k (2 seeds each). docs/LEARNING.md;
+# 5,633 +- 251 to 5,868 +- 72 at 100k (2 and 3 seeds). docs/LEARNING.md;
 # bench/results/learning-locomotion-cpu, learning-dpmd-noise0.1 (the 0.1 runs), learning-dpmd-c128.
 PRESETS = {**DIFFUSION_PRESETS,
            "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256), "noise_scale": 0.2}}
