@@ -34,8 +34,8 @@ RANGES = {
 # at 100k against 4,921 +- 134 with the 2x128 critic, at the same cost per env step (the sampler
 # is the cost). It doubles the exploration noise (noise_scale 0.2, official 0.1): alpha settles
 # at ~0.98 whatever the policy (the entropy proxy sees alpha alone), so the noise is noise_scale
-# itself; 0.2 took Hopper-v5 from 584 +- 153 to 2,165 +- 1,073 and HalfCheetah-v5 from
-# 5,633 +- 251 to 5,868 +- 72 at 100k (2 and 3 seeds). docs/LEARNING.md;
+# itself; 0.2 took Hopper-v5 from 584 +- 153 to 1,880 +- 682 and HalfCheetah-v5 from
+# 5,633 +- 251 to 5,868 +- 72 at 100k (2 seeds for 0.1, 3 for 0.2). docs/LEARNING.md;
 # bench/results/learning-locomotion-cpu, learning-dpmd-noise0.1 (the 0.1 runs), learning-dpmd-c128.
 PRESETS = {**DIFFUSION_PRESETS,
            "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256), "noise_scale": 0.2}}
