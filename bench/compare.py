@@ -101,16 +101,25 @@ def _identity(r: dict[str, Any]) -> tuple:
     return r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]), r["budget"]
 
 
+def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two finished cells are one run reported twice (same seed, same evaluations), not
+    two runs that share a seed (a rerun on other code or hardware: both are kept)."""
+    def evals(r: dict[str, Any]) -> list[tuple[int, float]]:
+        return [(int(e["env_steps"]), round(float(e["return_mean"]), 3)) for e in r["curve"]]
+    return a["seed"] == b["seed"] and evals(a) == evals(b)
+
+
 def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (env, algo, trainer preset, variant, budget) over the finished runs (seeds
-    pooled across directories; a seed finished in two directories counts once), and one row per
-    stopped run, with the evaluations it reached."""
+    pooled across directories; a run found in two directories counts once, while two different
+    runs of one seed both count and the row says so), and one row per stopped run, with the
+    evaluations it reached."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         if r["stopped"]:
             continue
         key = _identity(r)
-        if all(o["seed"] != r["seed"] for o in groups.get(key, [])):
+        if not any(_same_run(o, r) for o in groups.get(key, [])):
             groups.setdefault(key, []).append(r)
     rows = []
     for (env, algo, tpreset, label, budget), group in groups.items():
@@ -173,6 +182,9 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
         for w in (w for w in rows if w["env"] == env):
             runs = f"{len(w['seeds'])}" + (f" (+{len(w['diverged_seeds'])} diverged)"
                                            if w["diverged_seeds"] else "")
+            rerun = sorted({s for s in w["seeds"] if w["seeds"].count(s) > 1})
+            if rerun:
+                runs += f" (seed {', '.join(map(str, rerun))} run more than once)"
             if "stopped_at" in w:
                 runs = f"seed {w['seeds'][0]}, stopped " + (
                     f"at {fmt(w['stopped_at'])}" if w["stopped_at"] else "before its first eval")

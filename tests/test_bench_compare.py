@@ -58,6 +58,15 @@ def test_a_seed_finished_in_two_directories_counts_once(tmp_path):
     assert row["seeds"] == [0] and row["return_at_budget"]["1"]["n"] == 1
 
 
+def test_two_different_runs_of_one_seed_both_count_and_say_so(tmp_path):
+    # Same seed and settings, other evaluations (a rerun on other code): neither is dropped.
+    _cell(tmp_path / "a", "sac", 0, (1, 2, 3, 4), {})
+    _cell(tmp_path / "b", "sac", 0, (1, 2, 3, 8), {})
+    (row,) = _rows(tmp_path, "a", "b")
+    assert row["seeds"] == [0, 0] and row["return_at_budget"]["1"]["mean"] == 6.0
+    assert "seed 0 run more than once" in compare.markdown([row], ["a", "b"])
+
+
 def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
              why: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
