@@ -167,12 +167,14 @@ def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypa
 
 
 def test_an_algorithm_preset_value_stays_with_its_algorithm():
-    """DPMD's doubled exploration noise in `cpu` is DPMD's alone: SDAC shares the diffusion
-    presets but was not measured with it, and the `paper` preset keeps the official 0.1."""
+    """DPMD's doubled exploration noise and faster critic in `cpu` are DPMD's alone: SDAC shares
+    the diffusion presets but was not measured with them, and the `paper` and `parallel` presets
+    keep the official values (0.1, 3e-4)."""
     from configs.algos.common import diffusion_actor_critic
 
-    official = diffusion_actor_critic().noise_scale
-    assert get_config("hopper,dpmd,cpu").algo.noise_scale == 2 * official
-    assert get_config("hopper,sdac,cpu").algo.noise_scale == official
-    assert get_config("hopper,dpmd,paper").algo.noise_scale == official
-    assert get_config("hopper,dpmd,parallel").algo.noise_scale == official
+    official = diffusion_actor_critic()
+    assert get_config("hopper,dpmd,cpu").algo.noise_scale == 2 * official.noise_scale
+    assert get_config("hopper,dpmd,cpu").algo.critic_lr == 1e-3 != official.critic_lr
+    for spec in ("hopper,sdac,cpu", "hopper,dpmd,paper", "hopper,dpmd,parallel"):
+        c = get_config(spec).algo
+        assert (c.noise_scale, c.critic_lr) == (official.noise_scale, official.critic_lr), spec
