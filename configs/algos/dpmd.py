@@ -37,10 +37,11 @@ RANGES = {
 # itself; 0.2 took Hopper-v5 from 584 +- 153 to 1,880 +- 682 and HalfCheetah-v5 from
 # 5,633 +- 251 to 5,868 +- 72 at 100k (2 seeds for 0.1, 3 for 0.2). Its critic learns at 1e-3
 # (official 3e-4; SAC's cpu preset too), i.e. two Adam steps of 1e-3 per update with
-# double_critic_step: Hopper-v5 3,081 +- 21 against 1,880 +- 682, HalfCheetah-v5 5,867 +- 291
-# against 5,868 +- 72 at 100k (last 20%: 5,863 +- 39 against 5,612 +- 158; 4,831 +- 174 at 50k
-# against 3,760 +- 420), 2 seeds. docs/LEARNING.md; bench/results/learning-locomotion-cpu,
-# learning-dpmd-critic-lr3e-4, learning-dpmd-noise0.1, learning-dpmd-c128 (the earlier presets).
+# double_critic_step: Hopper-v5 3,081 +- 21 against 1,880 +- 682 at 100k (2 seeds against 3);
+# HalfCheetah-v5 4,545 +- 229 against 3,760 +- 420 at 50k but 5,758 +- 164 against 5,868 +- 72 at
+# 100k (last 20%: 5,666 +- 144 against 5,612 +- 158; 4 seeds against 3). docs/LEARNING.md;
+# bench/results/learning-locomotion-cpu, learning-dpmd-critic-lr3e-4, learning-dpmd-noise0.1,
+# learning-dpmd-c128 (the earlier presets).
 PRESETS = {**DIFFUSION_PRESETS,
            "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256), "noise_scale": 0.2,
                    "critic_lr": 1e-3}}
