@@ -168,8 +168,8 @@ def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypa
 
 def test_an_algorithm_preset_value_stays_with_its_algorithm():
     """DPMD's doubled exploration noise and faster critic in `cpu` are DPMD's alone: SDAC shares
-    the diffusion presets but was not measured with them, and the `paper` and `parallel` presets
-    keep the official values (0.1, 3e-4)."""
+    the diffusion presets and has one half-length Hopper seed with them (not a preset change
+    yet), and the `paper` and `parallel` presets keep the official values (0.1, 3e-4)."""
     from configs.algos.common import diffusion_actor_critic
 
     official = diffusion_actor_critic()
