@@ -1,0 +1,119 @@
+"""Record learning runs stopped before their budget, so that every run is reported.
+
+    python -m bench.stopped runs/bench-learning/<dir>/HalfCheetah-v5-dpmd-s1 \
+        --why "stopped at 14.4k to free its core" [--key NAME] [--into PATH]
+
+Why: a `bench.learning` cell is written only when its run finishes, and a run's directory lives
+in the untracked `runs/`, which a new session's checkout does not have. A run stopped early (out
+of time, superseded, or hopeless) would vanish with it. This copies what the run reached — every
+evaluation, every logged training row, the full config, the commit and the machine — into a
+tracked `stopped.json` (default: `bench/results/learning-locomotion-cpu-stopped/stopped.json`),
+which `bench.compare` lists beside the finished runs. Entries are only ever added: an existing
+key is refused, so nothing already recorded is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.cli import ArgumentParser, fail
+from bench.common import RESULTS, git_info, host_info, log, write_json
+from bench.learning import PRESETS, beyond_preset, read_eval_curve
+
+DEFAULT_INTO = RESULTS / "learning-locomotion-cpu-stopped" / "stopped.json"
+WHAT = "learning runs stopped before their budget (issue 9), kept so that every run is reported"
+
+
+def read_train_rows(workdir: Path) -> list[dict[str, float]]:
+    """Every row of a run's train.csv, as numbers (empty cells dropped)."""
+    path = workdir / "train.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
+                for row in csv.DictReader(f)]
+
+
+def host_line(note: str = "") -> str:
+    h = host_info()
+    line = f"{h['cpu_model']} ({h['cpu_count']} cores)"
+    return f"{line}, {note}" if note else line
+
+
+def stopped_entry(workdir: Path, why: str, bench_preset: str,
+                  host_note: str = "") -> dict[str, Any]:
+    """What a stopped run reached, in the form `bench.compare.load_stopped` reads."""
+    config_path = workdir / "config.json"
+    if not config_path.is_file():
+        fail(f"{workdir}: no config.json (is it a run directory?)")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as e:
+        fail(f"{config_path}: not valid JSON ({e})")
+    run = {"env": config["env"]["name"], "algo": config["algo"]["name"], "seed": config["seed"],
+           "budget": config["total_env_steps"], "config": config}
+    curve = read_eval_curve(workdir)
+    if not curve:
+        log(f"warning: {workdir} has no evaluation yet; recorded with an empty curve")
+    commit = git_info().get("commit") or ""
+    return {"overrides": beyond_preset(run, PRESETS[bench_preset]), "curve": curve,
+            "train_rows": read_train_rows(workdir), "why_stopped": why, "config": config,
+            "commit": commit[:7], "host": host_line(host_note)}
+
+
+def default_key(workdir: Path, entry: dict[str, Any]) -> str:
+    """<run dir name>-<overrides>-at<last evaluated step>: unique for distinct stopped runs."""
+    tags = "-".join(f"{k.split('.')[-1]}{v}" for k, v in sorted(entry["overrides"].items()))
+    at = entry["curve"][-1]["env_steps"] if entry["curve"] else 0
+    return "-".join(p for p in (workdir.name, tags, f"at{at}") if p).replace(" ", "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = ArgumentParser(prog="python -m bench.stopped", description=__doc__.split("\n\n")[2])
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (bench.learning's --runs)")
+    p.add_argument("--why", required=True, help="why the run was stopped (kept with it)")
+    p.add_argument("--key", help="entry name (one run only; default: dir, overrides, last step)")
+    p.add_argument("--into", type=Path, default=DEFAULT_INTO, help="the stopped.json to add to")
+    p.add_argument("--preset", default="locomotion", choices=sorted(PRESETS),
+                   help="bench.learning preset the runs were started with")
+    p.add_argument("--host-note", default="", help="how the machine was shared, e.g. 'pinned'")
+    args = p.parse_args(argv)
+    if args.key and len(args.runs) > 1:
+        fail("--key names one entry: give one run directory with it")
+    if not args.why.strip():
+        fail("--why is empty: say why the run was stopped")
+
+    data: dict[str, Any]
+    if args.into.exists():
+        try:
+            data = json.loads(args.into.read_text())
+        except json.JSONDecodeError as e:
+            fail(f"{args.into}: not valid JSON ({e}); fix or move it, nothing was written")
+        if data.get("bench_preset", args.preset) != args.preset:
+            fail(f"{args.into} holds runs of bench preset {data['bench_preset']!r}, not "
+                 f"{args.preset!r}: use another --into")
+    else:
+        data = {"what": WHAT, "bench_preset": args.preset, "runs": {}}
+    runs = data.setdefault("runs", {})
+    added = {}
+    for workdir in args.runs:
+        entry = stopped_entry(workdir, args.why, args.preset, args.host_note)
+        key = args.key or default_key(workdir, entry)
+        if key in runs or key in added:
+            fail(f"{args.into} already has an entry {key!r}: pass another --key "
+                 "(entries are never replaced)")
+        added[key] = entry
+    runs.update(added)
+    write_json(args.into, data)
+    for key, entry in added.items():
+        last = entry["curve"][-1] if entry["curve"] else None
+        reached = (f"{last['return_mean']:,.0f} at {last['env_steps']:,}" if last
+                   else "no evaluation")
+        log(f"recorded {key} ({reached}) in {args.into}")
+
+
+if __name__ == "__main__":
+    main()

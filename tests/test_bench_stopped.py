@@ -1,0 +1,64 @@
+"""bench.stopped on a hand-made run directory: what a stopped run reached lands in stopped.json in
+the form bench.compare lists, and an existing entry is never replaced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import compare, learning, stopped
+from bench.common import config_to_dict
+
+ENV, BUDGET = "HalfCheetah-v5", 100_000
+
+
+def _run_dir(path: Path, overrides: dict, evals: tuple[tuple[int, float], ...]) -> Path:
+    preset = learning.PRESETS["locomotion"]
+    config = config_to_dict(learning.run_config(ENV, "dpmd", 1, preset, BUDGET, overrides))
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config))
+    rows = "".join(f"{s},{r},1.0,{10.0 * s / 4800}\n" for s, r in evals)
+    (path / "eval.csv").write_text("env_steps,eval/return_mean,eval/return_std,wall_time\n" + rows)
+    (path / "train.csv").write_text("env_steps,wall_time,critic/loss,alpha\n"
+                                    "1600,5.0,0.3,\n3200,9.0,0.2,0.98\n")
+    return path
+
+
+def test_a_stopped_run_is_recorded_for_bench_compare_with_its_overrides(tmp_path):
+    run = _run_dir(tmp_path / "HalfCheetah-v5-dpmd-s1", {"algo.num_particles": 32},
+                   ((4800, -50.0), (9600, 300.0)))
+    into = tmp_path / "results" / "stopped.json"
+    stopped.main([str(run), "--why", "out of time", "--into", str(into)])
+    data = json.loads(into.read_text())
+    assert data["bench_preset"] == "locomotion"
+    ((key, entry),) = data["runs"].items()
+    assert key == "HalfCheetah-v5-dpmd-s1-num_particles32-at9600"
+    assert entry["overrides"] == {"algo.num_particles": 32}
+    assert entry["why_stopped"] == "out of time"
+    assert entry["train_rows"][0] == {"env_steps": 1600.0, "wall_time": 5.0, "critic/loss": 0.3}
+    (row,) = compare.group_rows(compare.load_stopped(into))
+    assert row["variant"] == "algo.num_particles=32" and row["stopped_at"] == 9600
+
+
+def test_an_existing_entry_is_refused_and_the_file_left_as_it_was(tmp_path, capsys):
+    run = _run_dir(tmp_path / "r", {}, ((4800, 1.0),))
+    into = tmp_path / "stopped.json"
+    stopped.main([str(run), "--why", "first", "--key", "k", "--into", str(into)])
+    before = into.read_text()
+    with pytest.raises(SystemExit) as e:
+        stopped.main([str(run), "--why", "again", "--key", "k", "--into", str(into)])
+    assert e.value.code == 2 and "already has an entry 'k'" in capsys.readouterr().err
+    assert into.read_text() == before
+
+
+def test_not_a_run_directory_and_an_empty_reason_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        stopped.main([str(tmp_path), "--why", "x", "--into", str(tmp_path / "s.json")])
+    assert "no config.json" in capsys.readouterr().err
+    run = _run_dir(tmp_path / "r", {}, ())
+    with pytest.raises(SystemExit):
+        stopped.main([str(run), "--why", " ", "--into", str(tmp_path / "s.json")])
+    assert "--why is empty" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
