@@ -53,8 +53,11 @@ def stopped_entry(workdir: Path, why: str, bench_preset: str,
         config = json.loads(config_path.read_text())
     except json.JSONDecodeError as e:
         fail(f"{config_path}: not valid JSON ({e})")
-    run = {"env": config["env"]["name"], "algo": config["algo"]["name"], "seed": config["seed"],
-           "budget": config["total_env_steps"], "config": config}
+    try:
+        run = {"env": config["env"]["name"], "algo": config["algo"]["name"],
+               "seed": config["seed"], "budget": config["total_env_steps"], "config": config}
+    except (KeyError, TypeError) as e:
+        fail(f"{config_path}: not a training config (missing {e}); nothing was written")
     curve = read_eval_curve(workdir)
     if not curve:
         log(f"warning: {workdir} has no evaluation yet; recorded with an empty curve")

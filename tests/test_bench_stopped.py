@@ -61,4 +61,9 @@ def test_not_a_run_directory_and_an_empty_reason_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         stopped.main([str(run), "--why", " ", "--into", str(tmp_path / "s.json")])
     assert "--why is empty" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"seed": 0}))
+    with pytest.raises(SystemExit):
+        stopped.main([str(tmp_path / "other"), "--why", "x", "--into", str(tmp_path / "s.json")])
+    assert "not a training config" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
