@@ -23,7 +23,16 @@ from typing import Any
 
 from bench.cli import ArgumentParser, fail
 from bench.common import RESULTS, ROOT, fmt, log, md_table, write_json
-from bench.learning import FINAL_WINDOW, PRESETS, PUBLISHED_SAC, beyond_preset, returns_at_budget
+from bench.learning import (
+    FINAL_WINDOW,
+    PRESETS,
+    PUBLISHED_SAC,
+    beyond_preset,
+    final_window_mean,
+    mean_se,
+    return_at,
+    returns_at_budget,
+)
 
 FRACTIONS = (0.25, 0.5, 1.0)  # budget fractions of the table, as in bench.learning's tables
 DEFAULT_PRESET = "locomotion"  # for a directory without learning.json (its cells say the rest)
@@ -130,6 +139,9 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                    sources=sorted({r["source"] for r in group}))
         walls = [r["wall_time_s"] for r in group if r["wall_time_s"]]
         row["mean_wall_time_s"] = sum(walls) / len(walls) if walls else None
+        preset = groups.get((env, algo, tpreset, "(preset)", budget))
+        if label != "(preset)" and preset:
+            row["paired_vs_preset"] = paired_difference(ok, preset, budget)
         rows.append(row)
     for r in runs:
         # A stopped run that was later resumed to its budget is in its group already.
@@ -145,6 +157,30 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows.sort(key=lambda w: (w["env"], w["algo"], w["budget"], "stopped_at" in w,
                              w["variant"] != "(preset)", w["variant"]))
     return rows
+
+
+def paired_difference(runs: list[dict[str, Any]], preset: list[dict[str, Any]],
+                      budget: int) -> dict[str, Any]:
+    """Variant minus preset on the seeds both ran (once each, neither diverged): mean and
+    standard error of the per-seed differences at the budget and over the final window.
+    Why: a variant's run and the preset's run of one seed share their initialisation and
+    warm-up, and are bit-identical until the variant's setting first acts, so the seed-to-seed
+    spread (~300 on HalfCheetah at 100k) partly cancels in the difference; the sessions
+    compared variants this way by hand."""
+    def once(group: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        seeds = [r["seed"] for r in group]
+        return {r["seed"]: r for r in group if seeds.count(r["seed"]) == 1
+                and not r.get("diverged")}
+    mine, theirs = once(runs), once(preset)
+    seeds = sorted(mine.keys() & theirs.keys())
+    out: dict[str, Any] = {"seeds": seeds}
+    for key, value in (("1", lambda r: return_at(r["curve"], budget, r["budget"])),
+                       ("final_window", lambda r: final_window_mean(r["curve"], r["budget"]))):
+        diffs = [value(mine[s]) - value(theirs[s]) for s in seeds
+                 if value(mine[s]) is not None and value(theirs[s]) is not None]
+        m, se = mean_se(diffs) if diffs else (None, None)
+        out[key] = {"mean": m, "se": se, "n": len(diffs)}
+    return out
 
 
 def _row(env: str, algo: str, tpreset: str | None, label: str, budget: int,
@@ -164,6 +200,20 @@ def _cell(v: dict[str, Any] | None) -> str:
     return f"{fmt(v['mean'])} ± {fmt(v['se'])}"
 
 
+def _paired_cell(paired: dict[str, Any] | None) -> str:
+    """`+d1 ± se / +d2 ± se (n seeds)`; `-` where no seed was run both ways."""
+    if not paired or not paired["seeds"]:
+        return "-"
+    def signed(v: dict[str, Any]) -> str:
+        if v["mean"] is None:
+            return "-"
+        sign = "+" if v["mean"] >= 0 else "−"
+        text = sign + fmt(abs(v["mean"]))
+        return text if v["n"] < 2 else f"{text} ± {fmt(v['se'])}"
+    n = len(paired["seeds"])
+    return f"{signed(paired['1'])} / {signed(paired['final_window'])} ({n} seed{'s' * (n > 1)})"
+
+
 def markdown(rows: list[dict[str, Any]], sources: list[str],
              unknown: list[dict[str, Any]] = ()) -> str:
     """One table per env; `unknown`: stopped runs recorded without a config, listed after."""
@@ -174,8 +224,11 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
              "over seeds (a bare number: one seed), at fractions of the budget of env steps "
              f"after warm-up; 'last {100 * FINAL_WINDOW:g}%' is the mean of each run's "
              "evaluations in the last fifth of its budget. Runs stopped before their budget "
-             "have a row of their own with what they reached. Written by `python -m "
-             "bench.compare`.", "", "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
+             "have a row of their own with what they reached. 'Minus the preset, same seeds': "
+             "the mean ± standard error of the per-seed differences from the preset's run of "
+             "the same seed (seeds run both ways only), which cancels part of the seed-to-seed "
+             "spread. Written by `python -m bench.compare`.", "",
+             "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
     for env in sorted({w["env"] for w in rows}):
         lines += [f"## {env}", ""]
         table = []
@@ -189,10 +242,11 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                 runs = f"seed {w['seeds'][0]}, stopped " + (
                     f"at {fmt(w['stopped_at'])}" if w["stopped_at"] else "before its first eval")
             wall = w["mean_wall_time_s"]
+            paired = w.get("paired_vs_preset")
             table.append([w["algo"], w["trainer_preset"], w["variant"], runs, w["budget"],
                           *(_cell(w["return_at_budget"][f"{f:g}"]) for f in FRACTIONS),
                           _cell(w["return_at_budget"]["final_window"]),
-                          "-" if wall is None else wall / 60])
+                          _paired_cell(paired), "-" if wall is None else wall / 60])
         bands = PUBLISHED_SAC.get(env)
         if bands:
             budgets = sorted({w["budget"] for w in rows if w["env"] == env})
@@ -204,10 +258,12 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                 if any(c != "-" for c in cells):
                     table.append(["published SAC", "-", "means of 2 data sets, Gym v3/v4",
                                   "10 seeds", budget,
-                                  *cells, "-", "-"])
+                                  *cells, "-", "-", "-"])
         lines.append(md_table(["algo", "trainer preset", "settings beyond it", "runs", "budget",
                                *(f"@{100 * f:g}%" for f in FRACTIONS),
-                               f"last {100 * FINAL_WINDOW:g}%", "min/run"], table))
+                               f"last {100 * FINAL_WINDOW:g}%",
+                               "minus the preset, same seeds: @100% / last "
+                               f"{100 * FINAL_WINDOW:g}%", "min/run"], table))
         lines.append("")
     if unknown:
         lines += ["## Stopped runs recorded without their config", "",

@@ -336,7 +336,7 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
 # ============================================================================= reporting
 
 
-def _mean_se(values: list[float]) -> tuple[float, float]:
+def mean_se(values: list[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
     if n < 2:
@@ -373,11 +373,11 @@ def returns_at_budget(runs: list[dict], budget: int, fractions: tuple[float, ...
         b = round(frac * budget)
         vals = [] if reached is not None and reached < b else [
             v for v in (return_at(r["curve"], b, r["budget"]) for r in runs) if v is not None]
-        m, se = _mean_se(vals) if vals else (None, None)
+        m, se = mean_se(vals) if vals else (None, None)
         at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(vals)}
     finals = [] if reached is not None and reached < budget else [
         v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs) if v is not None]
-    m, se = _mean_se(finals) if finals else (None, None)
+    m, se = mean_se(finals) if finals else (None, None)
     at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
     return at
 
@@ -398,7 +398,7 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
         curve = []
         for s in steps:
             points = [next(e for e in r["curve"] if e["env_steps"] == s) for r in runs]
-            m, se = _mean_se([e["return_mean"] for e in points])
+            m, se = mean_se([e["return_mean"] for e in points])
             walls = [e.get("wall_time_s", math.nan) for e in points]
             curve.append({"env_steps": s, "mean": m, "se": se, "n": len(points),
                           "wall_time_s": sum(walls) / len(walls)})  # nan if a run lacks it

@@ -67,6 +67,23 @@ def test_two_different_runs_of_one_seed_both_count_and_say_so(tmp_path):
     assert "seed 0 run more than once" in compare.markdown([row], ["a", "b"])
 
 
+def test_a_variant_is_compared_with_the_preset_on_the_seeds_both_ran(tmp_path):
+    for seed, last in ((0, 4), (1, 8), (2, 6)):
+        _cell(tmp_path / "base", "dpmd", seed, (1, 2, 3, last), {})
+    _cell(tmp_path / "rerun", "dpmd", 2, (1, 2, 3, 9), {})  # seed 2 twice: its pair is ambiguous
+    for seed, last in ((0, 5), (1, 11), (2, 20), (3, 50)):  # seed 3 has no preset run
+        _cell(tmp_path / "p32", "dpmd", seed, (1, 2, 3, last), {"algo.num_particles": 32})
+    rows = _rows(tmp_path, "base", "rerun", "p32")
+    preset, variant = rows
+    assert "paired_vs_preset" not in preset
+    paired = variant["paired_vs_preset"]
+    assert paired["seeds"] == [0, 1]  # differences +1 and +3
+    assert (paired["1"]["mean"], paired["1"]["se"], paired["1"]["n"]) == (2.0, 1.0, 2)
+    assert paired["final_window"]["mean"] == 2.0  # only the 100.8k evaluation is in the window
+    text = compare.markdown(rows, ["base", "rerun", "p32"])
+    assert "+2 ± 1 / +2 ± 1 (2 seeds)" in text
+
+
 def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
              why: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
