@@ -4,7 +4,7 @@
         --why "stopped at 14.4k to free its core" [--key NAME] [--into PATH]
 
 Why: a `bench.learning` cell is written only when its run finishes, and a run's directory lives
-in the untracked `runs/`, which a new session's checkout does not have. A run stopped early (out
+in the untracked `runs/`, which a new session's checkout may not have. A run stopped early (out
 of time, superseded, or hopeless) would vanish with it. This copies what the run reached — every
 evaluation, every logged training row, the full config, the commit and the machine — into a
 tracked `stopped.json` (default: `bench/results/learning-locomotion-cpu-stopped/stopped.json`),
