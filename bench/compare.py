@@ -176,8 +176,8 @@ def paired_difference(runs: list[dict[str, Any]], preset: list[dict[str, Any]],
     out: dict[str, Any] = {"seeds": seeds}
     for key, value in (("1", lambda r: return_at(r["curve"], budget, r["budget"])),
                        ("final_window", lambda r: final_window_mean(r["curve"], r["budget"]))):
-        diffs = [value(mine[s]) - value(theirs[s]) for s in seeds
-                 if value(mine[s]) is not None and value(theirs[s]) is not None]
+        pairs = [(value(mine[s]), value(theirs[s])) for s in seeds]
+        diffs = [a - b for a, b in pairs if a is not None and b is not None]
         m, se = mean_se(diffs) if diffs else (None, None)
         out[key] = {"mean": m, "se": se, "n": len(diffs)}
     return out
