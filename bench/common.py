@@ -8,7 +8,9 @@ most of the device memory and starve the worker subprocesses, which do the measu
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import metadata
@@ -386,11 +388,37 @@ def process_usage() -> dict[str, Any]:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic write (temp file + rename): an interrupted run never leaves half a JSON."""
+    """Atomic write (temp file + rename): an interrupted run never leaves half a JSON.
+
+    The temp file's name is unique per call, so two processes writing the same result at once
+    each rename a whole file of their own (with one shared name, one could rename the other's
+    half-written file, or find its own already gone)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=to_jsonable))
-    tmp.replace(path)
+    text = json.dumps(obj, indent=2, default=to_jsonable)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `lock_path` (created if missing) for the block.
+
+    For the read-modify-write of a results file that several invocations share: two
+    `bench.learning` runs into one directory that end together each rebuild its
+    `learning.json` from the cells on disk, and the last writer must have read every cell."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def fmt(x: Any, digits: int = 3) -> str:

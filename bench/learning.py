@@ -43,6 +43,7 @@ from bench.common import (
     apply_overrides,
     config_to_dict,
     device_slug,
+    exclusive,
     fmt,
     host_info,
     log,
@@ -59,6 +60,7 @@ from mjxrsm.ranges import flat_items
 from mjxrsm.run_dir import ABSENT_MEANS, BOOKKEEPING, config_changes, same_setting
 
 MODULE = "bench.learning"
+LOCK_NAME = ".learning.lock"  # serialises the rebuild of a results directory's report
 ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
 
 
@@ -553,7 +555,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 def report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
            device: dict | None, quick: bool, cells: list[Cell] | None) -> dict:
-    """Aggregate the cell JSONs in `out/cells` (those of `cells`, or all) into JSON, MD, PNGs."""
+    """Aggregate the cell JSONs in `out/cells` (those of `cells`, or all) into JSON, MD, PNGs.
+
+    Under a lock on the directory: invocations sharing `out` that end together rebuild it one
+    after the other, so the last one has read every cell the others wrote."""
+    with exclusive(out / LOCK_NAME):
+        return _report(out, preset_name, preset, overrides, device, quick, cells)
+
+
+def _report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict,
+            device: dict | None, quick: bool, cells: list[Cell] | None) -> dict:
     wanted = None if cells is None else {c.name for c in cells}
     results = []
     for path in sorted((out / "cells").glob("*.json")):

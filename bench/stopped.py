@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import ArgumentParser, fail
-from bench.common import RESULTS, git_info, host_info, log, write_json
+from bench.common import RESULTS, exclusive, git_info, host_info, log, write_json
 from bench.learning import PRESETS, beyond_preset, read_eval_curve
 
 DEFAULT_INTO = RESULTS / "learning-locomotion-cpu-stopped" / "stopped.json"
@@ -67,6 +67,21 @@ def stopped_entry(workdir: Path, why: str, bench_preset: str,
             "commit": commit[:7], "host": host_line(host_note)}
 
 
+def read_stopped(path: Path, bench_preset: str) -> dict[str, Any]:
+    """The stopped-runs file at `path` (a fresh one if absent); fails without writing if it is
+    not valid JSON or holds another bench preset's runs."""
+    if not path.exists():
+        return {"what": WHAT, "bench_preset": bench_preset, "runs": {}}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        fail(f"{path}: not valid JSON ({e}); fix or move it, nothing was written")
+    if data.get("bench_preset", bench_preset) != bench_preset:
+        fail(f"{path} holds runs of bench preset {data['bench_preset']!r}, not "
+             f"{bench_preset!r}: use another --into")
+    return data
+
+
 def default_key(workdir: Path, entry: dict[str, Any]) -> str:
     """<run dir name>-<overrides>-at<last evaluated step>: unique for distinct stopped runs."""
     tags = "-".join(f"{k.split('.')[-1]}{v}" for k, v in sorted(entry["overrides"].items()))
@@ -89,28 +104,21 @@ def main(argv: list[str] | None = None) -> None:
     if not args.why.strip():
         fail("--why is empty: say why the run was stopped")
 
-    data: dict[str, Any]
-    if args.into.exists():
-        try:
-            data = json.loads(args.into.read_text())
-        except json.JSONDecodeError as e:
-            fail(f"{args.into}: not valid JSON ({e}); fix or move it, nothing was written")
-        if data.get("bench_preset", args.preset) != args.preset:
-            fail(f"{args.into} holds runs of bench preset {data['bench_preset']!r}, not "
-                 f"{args.preset!r}: use another --into")
-    else:
-        data = {"what": WHAT, "bench_preset": args.preset, "runs": {}}
-    runs = data.setdefault("runs", {})
-    added = {}
-    for workdir in args.runs:
-        entry = stopped_entry(workdir, args.why, args.preset, args.host_note)
-        key = args.key or default_key(workdir, entry)
-        if key in runs or key in added:
-            fail(f"{args.into} already has an entry {key!r}: pass another --key "
-                 "(entries are never replaced)")
-        added[key] = entry
-    runs.update(added)
-    write_json(args.into, data)
+    entries = [(workdir, stopped_entry(workdir, args.why, args.preset, args.host_note))
+               for workdir in args.runs]
+    # Read, add and write under a lock: two sessions' stops into one file keep both entries.
+    with exclusive(args.into.with_name(f".{args.into.name}.lock")):
+        data = read_stopped(args.into, args.preset)
+        runs = data.setdefault("runs", {})
+        added = {}
+        for workdir, entry in entries:
+            key = args.key or default_key(workdir, entry)
+            if key in runs or key in added:
+                fail(f"{args.into} already has an entry {key!r}: pass another --key "
+                     "(entries are never replaced)")
+            added[key] = entry
+        runs.update(added)
+        write_json(args.into, data)
     for key, entry in added.items():
         last = entry["curve"][-1] if entry["curve"] else None
         reached = (f"{last['return_mean']:,.0f} at {last['env_steps']:,}" if last

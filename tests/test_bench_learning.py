@@ -112,3 +112,26 @@ def test_eval_curve_wall_clock_continues_across_an_old_style_resume(tmp_path):
     assert [p["wall_time_s"] for p in agg["e/a"]["curve"]] == [21.0, 29.5]
     learning.plot_env("e", agg, tmp_path / "e.png", "t")  # both panels draw
     assert (tmp_path / "e.png").stat().st_size > 0
+
+
+def test_the_report_is_rebuilt_under_the_directorys_lock(tmp_path):
+    """Two invocations into one directory that end together rebuild learning.json one after
+    the other, so the later one has read the cell the earlier one wrote."""
+    import threading
+
+    from bench.common import exclusive
+
+    preset = learning.PRESETS["locomotion"]
+    (tmp_path / "cells").mkdir()
+    done = []
+
+    def rebuild() -> None:
+        done.append(learning.report(tmp_path, "locomotion", preset, {}, None, False, None))
+
+    with exclusive(tmp_path / learning.LOCK_NAME):
+        t = threading.Thread(target=rebuild)
+        t.start()
+        t.join(timeout=1.0)
+        assert t.is_alive() and not (tmp_path / "learning.json").exists()
+    t.join(timeout=60)
+    assert done and (tmp_path / "learning.json").exists()

@@ -67,3 +67,24 @@ def test_not_a_run_directory_and_an_empty_reason_are_refused(tmp_path, capsys):
         stopped.main([str(tmp_path / "other"), "--why", "x", "--into", str(tmp_path / "s.json")])
     assert "not a training config" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_a_stop_waits_for_another_writer_of_the_same_file(tmp_path):
+    """The read-add-write of stopped.json holds the file's lock, so a second session's stop
+    reads the first one's entry instead of overwriting it."""
+    import threading
+
+    from bench.common import exclusive
+
+    run = _run_dir(tmp_path / "r", {}, ((4800, 1.0),))
+    into = tmp_path / "stopped.json"
+    with exclusive(tmp_path / ".stopped.json.lock"):
+        t = threading.Thread(target=stopped.main,
+                             args=([str(run), "--why", "x", "--key", "k", "--into", str(into)],))
+        t.start()
+        t.join(timeout=1.0)
+        assert t.is_alive() and not into.exists()  # blocked on the lock, nothing written
+        into.write_text(json.dumps({"bench_preset": "locomotion", "runs": {"other": {}}}))
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert set(json.loads(into.read_text())["runs"]) == {"other", "k"}
