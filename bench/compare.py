@@ -17,6 +17,7 @@ Writes `<out>/learning-variants.md` and `.json`; reads only.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,43 @@ def paired_difference(runs: list[dict[str, Any]], preset: list[dict[str, Any]],
     return out
 
 
+def algorithm_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every two algorithms' preset rows of one env, trainer preset and budget, set against
+    each other (unpaired: different algorithms share no seed's trajectory): the difference of
+    their means, its Welch standard error and t, at the budget and over the final window.
+    Why: the claim under test is one algorithm's return against another's (DPMD against SAC);
+    with seed spreads this wide the difference is only read with its standard error, and
+    `seeds_per_side_for_2se` says how many seeds a side would put the measured difference at
+    two standard errors (how far the question is from being settled by more runs)."""
+    presets = [w for w in rows if w["variant"] == "(preset)" and "stopped_at" not in w]
+    out = []
+    for i, a in enumerate(presets):
+        for b in presets[i + 1:]:
+            if (a["env"], a["trainer_preset"], a["budget"]) != (
+                    b["env"], b["trainer_preset"], b["budget"]) or a["algo"] == b["algo"]:
+                continue
+            out.append({"env": a["env"], "trainer_preset": a["trainer_preset"],
+                        "budget": a["budget"], "algos": [a["algo"], b["algo"]],
+                        "seeds": [len(a["seeds"]), len(b["seeds"])],
+                        **{key: welch(a["return_at_budget"][key], b["return_at_budget"][key])
+                           for key in ("1", "final_window")}})
+    return out
+
+
+def welch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Mean(a) − mean(b) with its unpaired standard error from two (mean, se, n) summaries;
+    None unless both have two seeds or more."""
+    if not a or not b or a["mean"] is None or b["mean"] is None or min(a["n"], b["n"]) < 2:
+        return None
+    diff = a["mean"] - b["mean"]
+    se = math.hypot(a["se"], b["se"])
+    # Per-seed variances back from the standard errors: n seeds a side give SE² = (sa² + sb²)/n.
+    var = a["se"] ** 2 * a["n"] + b["se"] ** 2 * b["n"]
+    need = math.ceil(4 * var / diff ** 2) if diff else None
+    return {"diff": diff, "se": se, "t": diff / se if se else None,
+            "seeds_per_side_for_2se": need}
+
+
 def _row(env: str, algo: str, tpreset: str | None, label: str, budget: int,
          runs: list[dict[str, Any]], reached: float | None = None) -> dict[str, Any]:
     """Returns at the FRACTIONS of the budget (only those the runs reached) and over the final
@@ -212,6 +250,17 @@ def _paired_cell(paired: dict[str, Any] | None) -> str:
         return text if v["n"] < 2 else f"{text} ± {fmt(v['se'])}"
     n = len(paired["seeds"])
     return f"{signed(paired['1'])} / {signed(paired['final_window'])} ({n} seed{'s' * (n > 1)})"
+
+
+def _welch_cell(w: dict[str, Any] | None) -> str:
+    """`+d ± se (t = x; ~n seeds a side for 2 SE)`; `-` with fewer than two seeds a side."""
+    if not w:
+        return "-"
+    sign = "+" if w["diff"] >= 0 else "−"
+    t = "-" if w["t"] is None else f"{w['t']:+.1f}".replace("-", "−")
+    need = w["seeds_per_side_for_2se"]
+    return (f"{sign}{fmt(abs(w['diff']))} ± {fmt(w['se'])} (t = {t}"
+            + (f"; ~{need} seed{'s' * (need > 1)} a side for 2 SE)" if need else ")"))
 
 
 def markdown(rows: list[dict[str, Any]], sources: list[str],
@@ -265,6 +314,20 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                                "minus the preset, same seeds: @100% / last "
                                f"{100 * FINAL_WINDOW:g}%", "min/run"], table))
         lines.append("")
+        pairs = [p for p in algorithm_pairs(rows)
+                 if p["env"] == env and (p["1"] or p["final_window"])]
+        if pairs:
+            lines += ["Algorithms against each other (their presets' rows above; unpaired): "
+                      "difference of the means ± its standard error, t, and the seeds a side "
+                      "that would put this difference at two standard errors (algorithms "
+                      "with two seeds or more).", ""]
+            lines.append(md_table(
+                ["first − second", "trainer preset", "seeds", "budget", "@100%",
+                 f"last {100 * FINAL_WINDOW:g}%"],
+                [[" − ".join(p["algos"]), p["trainer_preset"],
+                  " / ".join(map(str, p["seeds"])), p["budget"],
+                  _welch_cell(p["1"]), _welch_cell(p["final_window"])] for p in pairs]))
+            lines.append("")
     if unknown:
         lines += ["## Stopped runs recorded without their config", "",
                   "Not in the tables above (their settings are not known here); each says why "
@@ -303,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "learning-variants.json", {
         "benchmark": "learning-variants", "sources": sources, "rows": rows,
+        "algorithm_pairs": algorithm_pairs(rows),
         "stopped_without_config": [{k: r[k] for k in ("source", "stopped")} for r in unknown]})
     text = markdown(rows, sources, unknown)
     (args.out / "learning-variants.md").write_text(text)

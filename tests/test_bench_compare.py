@@ -84,6 +84,30 @@ def test_a_variant_is_compared_with_the_preset_on_the_seeds_both_ran(tmp_path):
     assert "+2 ± 1 / +2 ± 1 (2 seeds)" in text
 
 
+def test_two_algorithms_presets_are_set_against_each_other_unpaired(tmp_path):
+    """DPMD (finals 4, 8) against SAC (finals 2, 4, 6): difference +2, standard error
+    hypot(2, 1.155) = 2.31, and 4 * (2² * 2 + 1.155² * 3) / 2² = 12 seeds a side would put a
+    difference of 2 at two standard errors. A variant's row and a one-seed algorithm stay out."""
+    for seed, last in ((0, 4), (1, 8)):
+        _cell(tmp_path / "d", "dpmd", seed, (1, 2, 3, last), {})
+    for seed, last in ((0, 2), (1, 4), (2, 6)):
+        _cell(tmp_path / "s", "sac", seed, (1, 2, 3, last), {})
+    _cell(tmp_path / "v", "dpmd", 0, (1, 2, 3, 100), {"algo.num_particles": 32})
+    _cell(tmp_path / "q", "sdac", 0, (1, 2, 3, 100), {})
+    rows = _rows(tmp_path, "d", "s", "v", "q")
+    pairs = compare.algorithm_pairs(rows)
+    assert {tuple(p["algos"]) for p in pairs} == {("dpmd", "sac"), ("dpmd", "sdac"),
+                                                   ("sac", "sdac")}
+    (ds,) = [p for p in pairs if p["algos"] == ["dpmd", "sac"]]
+    assert ds["seeds"] == [2, 3] and ds["1"]["diff"] == 2.0
+    assert ds["1"]["se"] == pytest.approx((4 + 4 / 3) ** 0.5)
+    assert ds["1"]["seeds_per_side_for_2se"] == 12
+    assert all(p["1"] is None for p in pairs if "sdac" in p["algos"])  # one seed: no SE
+    text = compare.markdown(rows, ["d", "s", "v", "q"])
+    assert "| dpmd − sac | cpu | 2 / 3 | 100,000 | +2 ± 2.31 (t = +0.9; ~12 seeds a side" in text
+    assert "sdac − " not in text and " − sdac" not in text
+
+
 def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
              why: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
