@@ -238,6 +238,11 @@ def _cell(v: dict[str, Any] | None) -> str:
     return f"{fmt(v['mean'])} ± {fmt(v['se'])}"
 
 
+def _signed(x: float) -> str:
+    """A difference with its sign always shown (a true minus sign)."""
+    return ("+" if x >= 0 else "−") + fmt(abs(x))
+
+
 def _paired_cell(paired: dict[str, Any] | None) -> str:
     """`+d1 ± se / +d2 ± se (n seeds)`; `-` where no seed was run both ways."""
     if not paired or not paired["seeds"]:
@@ -245,8 +250,7 @@ def _paired_cell(paired: dict[str, Any] | None) -> str:
     def signed(v: dict[str, Any]) -> str:
         if v["mean"] is None:
             return "-"
-        sign = "+" if v["mean"] >= 0 else "−"
-        text = sign + fmt(abs(v["mean"]))
+        text = _signed(v["mean"])
         return text if v["n"] < 2 else f"{text} ± {fmt(v['se'])}"
     n = len(paired["seeds"])
     return f"{signed(paired['1'])} / {signed(paired['final_window'])} ({n} seed{'s' * (n > 1)})"
@@ -256,10 +260,9 @@ def _welch_cell(w: dict[str, Any] | None) -> str:
     """`+d ± se (t = x; ~n seeds a side for 2 SE)`; `-` with fewer than two seeds a side."""
     if not w:
         return "-"
-    sign = "+" if w["diff"] >= 0 else "−"
     t = "-" if w["t"] is None else f"{w['t']:+.1f}".replace("-", "−")
     need = w["seeds_per_side_for_2se"]
-    return (f"{sign}{fmt(abs(w['diff']))} ± {fmt(w['se'])} (t = {t}"
+    return (f"{_signed(w['diff'])} ± {fmt(w['se'])} (t = {t}"
             + (f"; ~{need} seed{'s' * (need > 1)} a side for 2 SE)" if need else ")"))
 
 
@@ -278,6 +281,7 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
              "the same seed (seeds run both ways only), which cancels part of the seed-to-seed "
              "spread. Written by `python -m bench.compare`.", "",
              "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
+    all_pairs = algorithm_pairs(rows)
     for env in sorted({w["env"] for w in rows}):
         lines += [f"## {env}", ""]
         table = []
@@ -314,7 +318,7 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                                "minus the preset, same seeds: @100% / last "
                                f"{100 * FINAL_WINDOW:g}%", "min/run"], table))
         lines.append("")
-        pairs = [p for p in algorithm_pairs(rows)
+        pairs = [p for p in all_pairs
                  if p["env"] == env and (p["1"] or p["final_window"])]
         if pairs:
             lines += ["Algorithms against each other (their presets' rows above; unpaired): "
