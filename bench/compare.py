@@ -107,6 +107,15 @@ def variant_label(variant: dict[str, Any]) -> str:
                      if k not in NOT_LEARNING) or "(preset)"
 
 
+def split_variant(variant: dict[str, Any]) -> dict[str, str]:
+    """A variant's run-level part, its regime (envs, UTD, warm-up, replay: every key outside
+    `algo.`; runs of different algorithms in one regime collected and updated alike), and its
+    algorithm part (what sets two recipes of one regime apart)."""
+    algo = {k: v for k, v in variant.items() if k.startswith("algo.")}
+    return {"regime": variant_label({k: v for k, v in variant.items() if k not in algo}),
+            "algo_settings": variant_label(algo)}
+
+
 def _identity(r: dict[str, Any]) -> tuple:
     return r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]), r["budget"]
 
@@ -135,7 +144,7 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (env, algo, tpreset, label, budget), group in groups.items():
         ok = [r for r in group if not r["diverged"]]
         row = _row(env, algo, tpreset, label, budget, ok)
-        row.update(seeds=sorted(r["seed"] for r in ok),
+        row.update(**split_variant(group[0]["variant"]), seeds=sorted(r["seed"] for r in ok),
                    diverged_seeds=sorted(r["seed"] for r in group if r["diverged"]),
                    sources=sorted({r["source"] for r in group}))
         walls = [r["wall_time_s"] for r in group if r["wall_time_s"]]
@@ -151,7 +160,8 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         reached = r["curve"][-1]["env_steps"] if r["curve"] else 0
         row = _row(r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]),
                    r["budget"], [r] if r["curve"] else [], reached=reached)
-        row.update(seeds=[r["seed"]], diverged_seeds=[], sources=[r["source"]],
+        row.update(**split_variant(r["variant"]), seeds=[r["seed"]], diverged_seeds=[],
+                   sources=[r["source"]],
                    mean_wall_time_s=r["wall_time_s"], stopped_at=reached,
                    why_stopped=r["stopped"])
         rows.append(row)
@@ -185,22 +195,30 @@ def paired_difference(runs: list[dict[str, Any]], preset: list[dict[str, Any]],
 
 
 def algorithm_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every two algorithms' preset rows of one env, trainer preset and budget, set against
-    each other (unpaired: different algorithms share no seed's trajectory): the difference of
-    their means, its Welch standard error and t, at the budget and over the final window.
+    """Two algorithms' rows of one env, trainer preset, budget and regime set against each
+    other (unpaired: different algorithms share no seed's trajectory): the difference of their
+    means, its Welch standard error and t, at the budget and over the final window.
+    Which rows: in the preset's own regime, each algorithm's preset row (the other rows there
+    are ablations of one algorithm, read against its preset on the same seeds); in any other
+    regime (say 256 envs at UTD 1/64) there is no preset row, every row is a recipe, so every
+    two rows of different algorithms.
     Why: the claim under test is one algorithm's return against another's (DPMD against SAC);
     with seed spreads this wide the difference is only read with its standard error, and
     `seeds_per_side_for_2se` says how many seeds a side would put the measured difference at
     two standard errors (how far the question is from being settled by more runs)."""
-    presets = [w for w in rows if w["variant"] == "(preset)" and "stopped_at" not in w]
+    rows = [w for w in rows if "stopped_at" not in w
+            and (w["variant"] == "(preset)" or w["regime"] != "(preset)")]
     out = []
-    for i, a in enumerate(presets):
-        for b in presets[i + 1:]:
-            if (a["env"], a["trainer_preset"], a["budget"]) != (
-                    b["env"], b["trainer_preset"], b["budget"]) or a["algo"] == b["algo"]:
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if (a["env"], a["trainer_preset"], a["budget"], a["regime"]) != (
+                    b["env"], b["trainer_preset"], b["budget"], b["regime"]) \
+                    or a["algo"] == b["algo"]:
                 continue
             out.append({"env": a["env"], "trainer_preset": a["trainer_preset"],
-                        "budget": a["budget"], "algos": [a["algo"], b["algo"]],
+                        "budget": a["budget"], "regime": a["regime"],
+                        "algos": [a["algo"], b["algo"]],
+                        "algo_settings": [a["algo_settings"], b["algo_settings"]],
                         "seeds": [len(a["seeds"]), len(b["seeds"])],
                         **{key: welch(a["return_at_budget"][key], b["return_at_budget"][key])
                            for key in ("1", "final_window")}})
@@ -321,15 +339,17 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
         pairs = [p for p in all_pairs
                  if p["env"] == env and (p["1"] or p["final_window"])]
         if pairs:
-            lines += ["Algorithms against each other (their presets' rows above; unpaired): "
-                      "difference of the means ± its standard error, t, and the seeds a side "
-                      "that would put this difference at two standard errors (algorithms "
-                      "with two seeds or more).", ""]
+            lines += ["Algorithms against each other (unpaired): difference of the means ± "
+                      "its standard error, t, and the seeds a side that would put this "
+                      "difference at two standard errors (rows with two seeds or more). In "
+                      "the preset's regime each algorithm's preset row; in another regime "
+                      "(run-level settings beyond the preset, the same for both) every two "
+                      "rows of different algorithms, with their algorithm settings.", ""]
             lines.append(md_table(
-                ["first − second", "trainer preset", "seeds", "budget", "@100%",
-                 f"last {100 * FINAL_WINDOW:g}%"],
-                [[" − ".join(p["algos"]), p["trainer_preset"],
-                  " / ".join(map(str, p["seeds"])), p["budget"],
+                ["first − second", "regime", "algorithm settings (first / second)",
+                 "trainer preset", "seeds", "budget", "@100%", f"last {100 * FINAL_WINDOW:g}%"],
+                [[" − ".join(p["algos"]), p["regime"], " / ".join(p["algo_settings"]),
+                  p["trainer_preset"], " / ".join(map(str, p["seeds"])), p["budget"],
                   _welch_cell(p["1"]), _welch_cell(p["final_window"])] for p in pairs]))
             lines.append("")
     if unknown:

@@ -104,8 +104,36 @@ def test_two_algorithms_presets_are_set_against_each_other_unpaired(tmp_path):
     assert ds["1"]["seeds_per_side_for_2se"] == 12
     assert all(p["1"] is None for p in pairs if "sdac" in p["algos"])  # one seed: no SE
     text = compare.markdown(rows, ["d", "s", "v", "q"])
-    assert "| dpmd − sac | cpu | 2 / 3 | 100,000 | +2 ± 2.31 (t = +0.9; ~12 seeds a side" in text
+    assert ("| dpmd − sac | (preset) | (preset) / (preset) | cpu | 2 / 3 | 100,000 | +2 ± 2.31 "
+            "(t = +0.9; ~12 seeds a side") in text
     assert "sdac − " not in text and " − sdac" not in text
+
+
+def test_outside_the_presets_regime_every_two_recipes_of_one_regime_are_set_against_each_other(
+        tmp_path):
+    """At 256 envs no row is a preset row: DPMD's two recipes each meet SAC's of the same
+    regime; SAC at 16 envs (another regime) meets none, nor does a DPMD ablation in the
+    preset's regime meet the SAC preset."""
+    wide = {"num_envs": 256, "utd_ratio": 1 / 64}
+    for seed, last in ((0, 4), (1, 8)):
+        _cell(tmp_path / "d", "dpmd", seed, (1, 2, 3, last), wide)
+        _cell(tmp_path / "d2", "dpmd", seed, (1, 2, 3, last + 1),
+              {**wide, "algo.noise_scale": 0.1})
+        _cell(tmp_path / "s", "sac", seed, (1, 2, 3, last - 2), wide)
+        _cell(tmp_path / "s16", "sac", seed, (1, 2, 3, 50), {"num_envs": 16})
+        _cell(tmp_path / "v", "dpmd", seed, (1, 2, 3, 70), {"algo.num_particles": 32})
+        _cell(tmp_path / "p", "sac", seed, (1, 2, 3, 60), {})
+    rows = _rows(tmp_path, "d", "d2", "s", "s16", "v", "p")
+    assert {(w["algo"], w["regime"], w["algo_settings"]) for w in rows} >= {
+        ("dpmd", "num_envs=256, utd_ratio=0.015625", "algo.noise_scale=0.1"),
+        ("sac", "num_envs=16", "(preset)")}
+    pairs = compare.algorithm_pairs(rows)
+    assert sorted((p["regime"], tuple(p["algo_settings"]), p["1"]["diff"]) for p in pairs) == [
+        ("num_envs=256, utd_ratio=0.015625", ("(preset)", "(preset)"), 2.0),
+        ("num_envs=256, utd_ratio=0.015625", ("algo.noise_scale=0.1", "(preset)"), 3.0)]
+    text = compare.markdown(rows, ["d", "d2", "s", "s16", "v", "p"])
+    assert "| dpmd − sac | num_envs=256, utd_ratio=0.015625 | algo.noise_scale=0.1 / (preset) |" \
+        in text
 
 
 def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
