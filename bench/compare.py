@@ -30,10 +30,13 @@ from bench.learning import (
     PUBLISHED_SAC,
     beyond_preset,
     final_window_mean,
+    mean_curve,
     mean_se,
+    plot_curves,
     return_at,
     returns_at_budget,
 )
+from bench.report import algo_color
 
 FRACTIONS = (0.25, 0.5, 1.0)  # budget fractions of the table, as in bench.learning's tables
 DEFAULT_PRESET = "locomotion"  # for a directory without learning.json (its cells say the rest)
@@ -149,6 +152,7 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                    sources=sorted({r["source"] for r in group}))
         walls = [r["wall_time_s"] for r in group if r["wall_time_s"]]
         row["mean_wall_time_s"] = sum(walls) / len(walls) if walls else None
+        row["curve"] = mean_curve(ok)
         preset = groups.get((env, algo, tpreset, "(preset)", budget))
         if label != "(preset)" and preset:
             row["paired_vs_preset"] = paired_difference(ok, preset, budget)
@@ -225,6 +229,36 @@ def algorithm_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+LINESTYLES = ("-", "--", ":", "-.")  # an algorithm's recipes within one regime plot
+
+
+def regime_plots(rows: list[dict[str, Any]], out: Path) -> dict[tuple, str]:
+    """One PNG per regime in which two algorithms ran (`algorithm_pairs`' regimes outside the
+    preset's), every recipe of the regime on it: the algorithm's colour, one line style per
+    recipe. Why: each `bench.learning --out` directory plots only its own cells, and the
+    recipes a regime sets against each other (DPMD and SAC at UTD 1/64) live in directories of
+    their own. Returns {(env, trainer preset, budget, regime): file name in `out`}."""
+    keys = sorted({(p["env"], p["trainer_preset"], p["budget"], p["regime"])
+                   for p in algorithm_pairs(rows) if p["regime"] != "(preset)"})
+    names: dict[tuple, str] = {}
+    for env, tpreset, budget, regime in keys:
+        mine = [w for w in rows if "stopped_at" not in w and w.get("curve")
+                and (w["env"], w["trainer_preset"], w["budget"], w["regime"])
+                == (env, tpreset, budget, regime)]
+        series, per_algo = [], {}
+        for w in sorted(mine, key=lambda w: (w["algo"], w["algo_settings"])):
+            k = per_algo[w["algo"]] = per_algo.get(w["algo"], -1) + 1
+            series.append({"label": f"{w['algo']}: {w['algo_settings']} (n={len(w['seeds'])})",
+                           "color": algo_color(w["algo"]), "curve": w["curve"],
+                           "linestyle": LINESTYLES[k % len(LINESTYLES)]})
+        slug = "_".join(regime.replace(" ", "").replace("=", "").split(","))
+        name = f"learning-variants-{env}-{tpreset}-{budget}-{slug}.png"
+        plot_curves(series, out / name, env, legend_below=True,
+                    subtitle=f"trainer preset {tpreset} with {regime}")
+        names[(env, tpreset, budget, regime)] = name
+    return names
+
+
 def welch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
     """Mean(a) − mean(b) with its unpaired standard error from two (mean, se, n) summaries;
     None unless both have two seeds or more."""
@@ -285,8 +319,9 @@ def _welch_cell(w: dict[str, Any] | None) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], sources: list[str],
-             unknown: list[dict[str, Any]] = ()) -> str:
-    """One table per env; `unknown`: stopped runs recorded without a config, listed after."""
+             unknown: list[dict[str, Any]] = (), plots: dict[tuple, str] | None = None) -> str:
+    """One table per env; `unknown`: stopped runs recorded without a config, listed after;
+    `plots`: `regime_plots`' files, linked under their env's table."""
     lines = ["# Learning runs by variant", "",
              "Every run under the results directories below, grouped by what it ran: algorithm, "
              "trainer preset, and its settings beyond the bench preset (seeds of the same "
@@ -352,6 +387,10 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                   p["trainer_preset"], " / ".join(map(str, p["seeds"])), p["budget"],
                   _welch_cell(p["1"]), _welch_cell(p["final_window"])] for p in pairs]))
             lines.append("")
+        for (penv, tpreset, budget, regime), name in sorted((plots or {}).items()):
+            if penv == env:
+                lines += [f"![{env}, {tpreset} preset, {fmt(budget)} env steps, {regime}]"
+                          f"({name})", ""]
     if unknown:
         lines += ["## Stopped runs recorded without their config", "",
                   "Not in the tables above (their settings are not known here); each says why "
@@ -392,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "learning-variants", "sources": sources, "rows": rows,
         "algorithm_pairs": algorithm_pairs(rows),
         "stopped_without_config": [{k: r[k] for k in ("source", "stopped")} for r in unknown]})
-    text = markdown(rows, sources, unknown)
+    text = markdown(rows, sources, unknown, regime_plots(rows, args.out))
     (args.out / "learning-variants.md").write_text(text)
     log(f"{len(runs)} runs in {len(rows)} rows -> {args.out / 'learning-variants.md'}")
     print(text)

@@ -384,6 +384,20 @@ def returns_at_budget(runs: list[dict], budget: int, fractions: tuple[float, ...
     return at
 
 
+def mean_curve(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard error of the runs' evaluation returns at the env steps every run
+    evaluated, with the mean wall clock there (nan if a run lacks it)."""
+    shared = [{e["env_steps"] for e in r["curve"]} for r in runs]
+    curve = []
+    for s in sorted(set.intersection(*shared)) if shared else []:
+        points = [next(e for e in r["curve"] if e["env_steps"] == s) for r in runs]
+        m, se = mean_se([e["return_mean"] for e in points])
+        walls = [e.get("wall_time_s", math.nan) for e in points]
+        curve.append({"env_steps": s, "mean": m, "se": se, "n": len(points),
+                      "wall_time_s": sum(walls) / len(walls)})
+    return curve
+
+
 def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[str, Any]:
     """Per (env, algo): the mean and standard error curve over seeds at the evaluation steps
     all seeds share, and the return at each fixed budget. Runs stopped by the NaN guard are
@@ -395,15 +409,7 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
     for (env, algo), group in sorted(groups.items()):
         runs = [r for r in group if not r["summary"].get("diverged")]
         diverged = sorted(r["seed"] for r in group if r["summary"].get("diverged"))
-        shared = [{e["env_steps"] for e in r["curve"]} for r in runs]
-        steps = sorted(set.intersection(*shared)) if shared else []
-        curve = []
-        for s in steps:
-            points = [next(e for e in r["curve"] if e["env_steps"] == s) for r in runs]
-            m, se = mean_se([e["return_mean"] for e in points])
-            walls = [e.get("wall_time_s", math.nan) for e in points]
-            curve.append({"env_steps": s, "mean": m, "se": se, "n": len(points),
-                          "wall_time_s": sum(walls) / len(walls)})  # nan if a run lacks it
+        curve = mean_curve(runs)
         budget = max(r["budget"] for r in group)
         at = returns_at_budget(runs, budget, fractions)
         walls = [r["summary"]["wall_time_s"] for r in group]
@@ -416,36 +422,54 @@ def aggregate(cell_results: list[dict], fractions: tuple[float, ...]) -> dict[st
 
 
 def plot_env(env: str, agg: dict[str, Any], path: Path, title: str) -> None:
+    """One env's algorithms (`aggregate`'s entries), each in its colour."""
+    plot_curves([{"label": f"{a['algo']} (n={len(a['seeds'])})", "color": algo_color(a["algo"]),
+                  "curve": a["curve"]} for a in agg.values() if a["env"] == env and a["curve"]],
+                path, f"{env} — {title}")
+
+
+def plot_curves(series: list[dict[str, Any]], path: Path, title: str,
+                legend_below: bool = False, subtitle: str = "") -> None:
+    """Mean ± standard error curves (`mean_curve`), each a dict with `label`, `color`, `curve`
+    and optionally `linestyle`: against env steps (sample efficiency) on the left, against the
+    runs' wall clock (mean over seeds, on the machine and load the results record) on the
+    right. `legend_below`: for labels too long to sit inside the axes; `subtitle`: a line
+    above both panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # Left: against env steps (sample efficiency); right: against the runs' wall clock (mean
-    # over seeds, on the machine and load the results record).
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for a in agg.values():
-        if a["env"] != env or not a["curve"]:
-            continue
-        x = [p["env_steps"] for p in a["curve"]]
-        t = [p.get("wall_time_s", math.nan) / 60 for p in a["curve"]]
-        m = [p["mean"] for p in a["curve"]]
-        se = [0.0 if math.isnan(p["se"]) else p["se"] for p in a["curve"]]
+    legend_h = 0.15 * (len(series) + 1) if legend_below else 0.0  # inches under the axes
+    top_h = 0.3 if subtitle else 0.0
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(11, 4 + legend_h + top_h), sharey=True)
+    if subtitle:
+        fig.suptitle(subtitle, fontsize=9)
+    for line in series:
+        pts = line["curve"]
+        x = [p["env_steps"] for p in pts]
+        t = [p.get("wall_time_s", math.nan) / 60 for p in pts]
+        m = [p["mean"] for p in pts]
+        se = [0.0 if math.isnan(p["se"]) else p["se"] for p in pts]
         lo = [u - s for u, s in zip(m, se, strict=True)]
         hi = [u + s for u, s in zip(m, se, strict=True)]
-        color = algo_color(a["algo"])  # the same in every plot
-        ax.plot(x, m, marker="o", ms=3, color=color, label=f"{a['algo']} (n={len(a['seeds'])})")
-        ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
+        style = {"color": line["color"], "linestyle": line.get("linestyle", "-")}
+        ax.plot(x, m, marker="o", ms=3, label=line["label"], **style)
+        ax.fill_between(x, lo, hi, color=line["color"], alpha=0.2, linewidth=0)
         if not any(math.isnan(v) for v in t):
-            ax_t.plot(t, m, marker="o", ms=3, color=color)
-            ax_t.fill_between(t, lo, hi, color=color, alpha=0.2, linewidth=0)
+            ax_t.plot(t, m, marker="o", ms=3, **style)
+            ax_t.fill_between(t, lo, hi, color=line["color"], alpha=0.2, linewidth=0)
     ax.set(xlabel="env steps (after warm-up)", ylabel="evaluation return (mean ± s.e.)",
-           title=f"{env} — {title}")
+           title=title)
     ax_t.set(xlabel="wall clock (min, mean over seeds)", title="against wall clock")
     for a_ in (ax, ax_t):
         a_.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    if legend_below:
+        fig.legend(loc="lower left", fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, legend_h / (4 + legend_h + top_h), 1, 1))
+    else:
+        ax.legend(fontsize=8)
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

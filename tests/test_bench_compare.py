@@ -131,9 +131,14 @@ def test_outside_the_presets_regime_every_two_recipes_of_one_regime_are_set_agai
     assert sorted((p["regime"], tuple(p["algo_settings"]), p["1"]["diff"]) for p in pairs) == [
         ("num_envs=256, utd_ratio=0.015625", ("(preset)", "(preset)"), 2.0),
         ("num_envs=256, utd_ratio=0.015625", ("algo.noise_scale=0.1", "(preset)"), 3.0)]
-    text = compare.markdown(rows, ["d", "d2", "s", "s16", "v", "p"])
+    plots = compare.regime_plots(rows, tmp_path)
+    (key,) = plots  # the 256-env regime only: the preset's regime has its own directories' plots
+    assert key == (ENV, "cpu", BUDGET, "num_envs=256, utd_ratio=0.015625")
+    assert (tmp_path / plots[key]).stat().st_size > 0
+    text = compare.markdown(rows, ["d", "d2", "s", "s16", "v", "p"], plots=plots)
     assert "| dpmd − sac | num_envs=256, utd_ratio=0.015625 | algo.noise_scale=0.1 / (preset) |" \
         in text
+    assert f"({plots[key]})" in text
 
 
 def _stopped(directory: Path, key: str, algo: str, overrides: dict, curve_to: int,
