@@ -167,14 +167,20 @@ def test_an_algorithm_run_preset_sets_run_keys_and_a_misspelt_one_fails(monkeypa
 
 
 def test_an_algorithm_preset_value_stays_with_its_algorithm():
-    """DPMD's doubled exploration noise and faster critic in `cpu` are DPMD's alone: SDAC shares
-    the diffusion presets and has one half-length Hopper seed with them (not a preset change
-    yet), and the `paper` and `parallel` presets keep the official values (0.1, 3e-4)."""
+    """DPMD's doubled exploration noise and faster critic in `cpu` and `parallel` are DPMD's
+    alone: SDAC shares the diffusion presets and has one half-length Hopper seed with them (not
+    a preset change yet), and the `paper` preset keeps the official values (0.1, 3e-4)."""
     from configs.algos.common import diffusion_actor_critic
 
     official = diffusion_actor_critic()
-    assert get_config("hopper,dpmd,cpu").algo.noise_scale == 2 * official.noise_scale
-    assert get_config("hopper,dpmd,cpu").algo.critic_lr == 1e-3 != official.critic_lr
-    for spec in ("hopper,sdac,cpu", "hopper,dpmd,paper", "hopper,dpmd,parallel"):
+    for spec in ("hopper,dpmd,cpu", "hopper,dpmd,parallel"):
+        assert get_config(spec).algo.noise_scale == 2 * official.noise_scale, spec
+        assert get_config(spec).algo.critic_lr == 1e-3 != official.critic_lr, spec
+    assert get_config("hopper,dpmd,parallel").algo.critic_hidden == ()  # the official 3x256
+    sac_cpu, sac_parallel = (get_config(f"hopper,sac,{p}").algo for p in ("cpu", "parallel"))
+    assert (sac_parallel.activation, sac_parallel.critic_lr) == ("relu", 1e-3) == (
+        sac_cpu.activation, sac_cpu.critic_lr)
+    assert sac_parallel.hidden == (256, 256, 256) != sac_cpu.hidden
+    for spec in ("hopper,sdac,cpu", "hopper,sdac,parallel", "hopper,dpmd,paper"):
         c = get_config(spec).algo
         assert (c.noise_scale, c.critic_lr) == (official.noise_scale, official.critic_lr), spec

@@ -42,8 +42,14 @@ RANGES = {
 # 100k (last 20%: 5,666 +- 144 against 5,612 +- 158; 4 seeds against 3). docs/LEARNING.md;
 # bench/results/learning-locomotion-cpu, learning-dpmd-critic-lr3e-4, learning-dpmd-noise0.1,
 # learning-dpmd-c128 (the earlier presets).
+# The parallel preset takes the same noise and critic lr (its critic is the official 3x256,
+# wider than cpu's 2x256): at 256 envs and UTD 1/64 on HalfCheetah-v5 they took DPMD from
+# 57 +- 46 to 1,192 +- 15 at 512k env steps and from 1,549 +- 461 to 2,575 +- 610 at 1M, higher
+# on each of 3 paired seeds at both (docs/LEARNING.md "The parallel regime: more seeds";
+# bench/results/learning-parallel-cpu-alpha against learning-parallel-cpu-dpmd-now).
+_EXPLORE_AND_CRITIC = {"noise_scale": 0.2, "critic_lr": 1e-3}
 PRESETS = {**DIFFUSION_PRESETS,
-           "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256), "noise_scale": 0.2,
-                   "critic_lr": 1e-3}}
+           "cpu": {**DIFFUSION_PRESETS["cpu"], "critic_hidden": (256, 256), **_EXPLORE_AND_CRITIC},
+           "parallel": {**DIFFUSION_PRESETS["parallel"], **_EXPLORE_AND_CRITIC}}
 
 COLOR = "C0"  # in every plot (bench/report.py)
