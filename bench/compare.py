@@ -131,11 +131,8 @@ def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["seed"] == b["seed"] and evals(a) == evals(b)
 
 
-def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (env, algo, trainer preset, variant, budget) over the finished runs (seeds
-    pooled across directories; a run found in two directories counts once, while two different
-    runs of one seed both count and the row says so), and one row per stopped run, with the
-    evaluations it reached."""
+def _finished_groups(runs: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """The finished runs by `_identity`, each run once (see `group_rows`)."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         if r["stopped"]:
@@ -143,6 +140,45 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = _identity(r)
         if not any(_same_run(o, r) for o in groups.get(key, [])):
             groups.setdefault(key, []).append(r)
+    return groups
+
+
+def recipe_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two recipes of one algorithm in one regime outside the preset's (env, trainer preset,
+    budget and run-level settings alike, algorithm settings different), paired by seed as
+    `paired_difference` pairs a variant with its preset: second minus first, the first being the
+    recipe with fewer algorithm settings beyond the preset (then alphabetical).
+    Why: outside the preset's regime no row is a preset, so a recipe change there (say DPMD's
+    noise at 256 envs) had no paired column; the same seed's two runs share their warm-up."""
+    by_regime: dict[tuple, list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+    for (env, algo, tpreset, _, budget), group in _finished_groups(runs).items():
+        parts = split_variant(group[0]["variant"])
+        if parts["regime"] == "(preset)":
+            continue
+        by_regime.setdefault((env, algo, tpreset, budget, parts["regime"]), []).append(
+            (parts, [r for r in group if not r["diverged"]]))
+    out = []
+    for (env, algo, tpreset, budget, regime), recipes in sorted(by_regime.items()):
+        recipes.sort(key=lambda pr: (pr[0]["algo_settings"] != "(preset)",
+                                     pr[0]["algo_settings"].count(","),
+                                     pr[0]["algo_settings"]))
+        for i, (first, a) in enumerate(recipes):
+            for second, b in recipes[i + 1:]:
+                paired = paired_difference(b, a, budget)
+                if paired["seeds"]:
+                    out.append({"env": env, "algo": algo, "trainer_preset": tpreset,
+                                "budget": budget, "regime": regime,
+                                "algo_settings": [first["algo_settings"],
+                                                  second["algo_settings"]], **paired})
+    return out
+
+
+def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (env, algo, trainer preset, variant, budget) over the finished runs (seeds
+    pooled across directories; a run found in two directories counts once, while two different
+    runs of one seed both count and the row says so), and one row per stopped run, with the
+    evaluations it reached."""
+    groups = _finished_groups(runs)
     rows = []
     for (env, algo, tpreset, label, budget), group in groups.items():
         ok = [r for r in group if not r["diverged"]]
@@ -319,9 +355,11 @@ def _welch_cell(w: dict[str, Any] | None) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], sources: list[str],
-             unknown: list[dict[str, Any]] = (), plots: dict[tuple, str] | None = None) -> str:
+             unknown: list[dict[str, Any]] = (), plots: dict[tuple, str] | None = None,
+             recipes: list[dict[str, Any]] = ()) -> str:
     """One table per env; `unknown`: stopped runs recorded without a config, listed after;
-    `plots`: `regime_plots`' files, linked under their env's table."""
+    `plots`: `regime_plots`' files, linked under their env's table; `recipes`:
+    `recipe_pairs`, tabulated under it."""
     lines = ["# Learning runs by variant", "",
              "Every run under the results directories below, grouped by what it ran: algorithm, "
              "trainer preset, and its settings beyond the bench preset (seeds of the same "
@@ -387,6 +425,17 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                   p["trainer_preset"], " / ".join(map(str, p["seeds"])), p["budget"],
                   _welch_cell(p["1"]), _welch_cell(p["final_window"])] for p in pairs]))
             lines.append("")
+        mine = [q for q in recipes if q["env"] == env]
+        if mine:
+            lines += ["Recipes of one algorithm against each other in a regime outside the "
+                      "preset's, paired by seed (second minus first; the seeds both ran): mean "
+                      "± standard error of the per-seed differences.", ""]
+            lines.append(md_table(
+                ["algo", "regime", "first", "second", "trainer preset", "budget",
+                 "second − first: @100% / last " f"{100 * FINAL_WINDOW:g}%"],
+                [[q["algo"], q["regime"], *q["algo_settings"], q["trainer_preset"],
+                  q["budget"], _paired_cell(q)] for q in mine]))
+            lines.append("")
         for (penv, tpreset, budget, regime), name in sorted((plots or {}).items()):
             if penv == env:
                 lines += [f"![{env}, {tpreset} preset, {fmt(budget)} env steps, {regime}]"
@@ -425,13 +474,14 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"no learning runs under {', '.join(map(str, dirs))} (cells/*.json or "
              "stopped.json)" + (f" for envs {args.envs}" if args.envs else ""))
     rows = group_rows(runs)
+    recipes = recipe_pairs(runs)
     sources = [_shown(d) for d in dirs]
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "learning-variants.json", {
         "benchmark": "learning-variants", "sources": sources, "rows": rows,
-        "algorithm_pairs": algorithm_pairs(rows),
+        "algorithm_pairs": algorithm_pairs(rows), "recipe_pairs": recipes,
         "stopped_without_config": [{k: r[k] for k in ("source", "stopped")} for r in unknown]})
-    text = markdown(rows, sources, unknown, regime_plots(rows, args.out))
+    text = markdown(rows, sources, unknown, regime_plots(rows, args.out), recipes)
     (args.out / "learning-variants.md").write_text(text)
     log(f"{len(runs)} runs in {len(rows)} rows -> {args.out / 'learning-variants.md'}")
     print(text)

@@ -112,8 +112,9 @@ def test_two_algorithms_presets_are_set_against_each_other_unpaired(tmp_path):
 def test_outside_the_presets_regime_every_two_recipes_of_one_regime_are_set_against_each_other(
         tmp_path):
     """At 256 envs no row is a preset row: DPMD's two recipes each meet SAC's of the same
-    regime; SAC at 16 envs (another regime) meets none, nor does a DPMD ablation in the
-    preset's regime meet the SAC preset."""
+    regime (and each other, paired by seed), and the regime gets a plot; SAC at 16 envs
+    (another regime) meets none, nor does a DPMD ablation in the preset's regime meet the SAC
+    preset."""
     wide = {"num_envs": 256, "utd_ratio": 1 / 64}
     for seed, last in ((0, 4), (1, 8)):
         _cell(tmp_path / "d", "dpmd", seed, (1, 2, 3, last), wide)
@@ -131,11 +132,20 @@ def test_outside_the_presets_regime_every_two_recipes_of_one_regime_are_set_agai
     assert sorted((p["regime"], tuple(p["algo_settings"]), p["1"]["diff"]) for p in pairs) == [
         ("num_envs=256, utd_ratio=0.015625", ("(preset)", "(preset)"), 2.0),
         ("num_envs=256, utd_ratio=0.015625", ("algo.noise_scale=0.1", "(preset)"), 3.0)]
+    runs = [r for d in ("d", "d2", "s", "s16", "v", "p")
+            for r in compare.load_finished(tmp_path / d)]
+    (recipes,) = compare.recipe_pairs(runs)  # DPMD's two recipes at 256 envs, paired by seed
+    assert (recipes["algo"], recipes["algo_settings"], recipes["seeds"]) == (
+        "dpmd", ["(preset)", "algo.noise_scale=0.1"], [0, 1])
+    assert (recipes["1"]["mean"], recipes["1"]["se"]) == (1.0, 0.0)
     plots = compare.regime_plots(rows, tmp_path)
     (key,) = plots  # the 256-env regime only: the preset's regime has its own directories' plots
     assert key == (ENV, "cpu", BUDGET, "num_envs=256, utd_ratio=0.015625")
     assert (tmp_path / plots[key]).stat().st_size > 0
-    text = compare.markdown(rows, ["d", "d2", "s", "s16", "v", "p"], plots=plots)
+    text = compare.markdown(rows, ["d", "d2", "s", "s16", "v", "p"], plots=plots,
+                            recipes=[recipes])
+    assert "| dpmd | num_envs=256, utd_ratio=0.015625 | (preset) | algo.noise_scale=0.1 | cpu | " \
+           "100,000 | +1 ± 0 / " in text
     assert "| dpmd − sac | num_envs=256, utd_ratio=0.015625 | algo.noise_scale=0.1 / (preset) |" \
         in text
     assert f"({plots[key]})" in text
