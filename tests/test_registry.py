@@ -90,7 +90,7 @@ def test_a_utd_override_that_re_paces_alpha_is_pointed_out_with_the_rate_that_ke
     c = get_config(f"HalfCheetah-v5,{algo},parallel")
     assert advisories(c) == []
     pace = temperature_pace(c)
-    c.utd_ratio = 1 / 16
+    c.utd_ratio = 4 * c.utd_ratio
     notes = advisories(c)
     if pace is None:  # no learned temperature (QSM): nothing to re-pace
         assert notes == []
