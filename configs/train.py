@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # Accelerators (docs/PRESETS.md): the CPU-tried parallel recipe (256 envs, batch 1024 for SAC,
     # UTD 1/16) with 4x the envs; UTD and batch kept, so 64 updates per vector step. UTD 1/16 took
-    # HalfCheetah-v5 to 5.3k (DPMD) and 6.0k (SAC) at 1M env steps where 1/64 reached 2.6k / 2.9k.
+    # HalfCheetah-v5 to 5.9k (DPMD) and 6.4k (SAC) at 1M env steps where 1/64 reached 2.6k / 2.9k.
     "parallel": {
         "num_envs": 1024,
         "utd_ratio": 1 / 16,  # 64 updates per vector step
