@@ -130,7 +130,7 @@ DIFFUSION_PRESETS: dict[str, dict] = {
 # The parallel preset keeps the schedule that learns at low update counts (no delays, two critic
 # steps) with the official 3x256 nets, 16 particles and 10 steps (the 8-particle, 5-step sampler
 # lagged far behind on HalfCheetah-v5: docs/LEARNING.md), and alpha annealed as fast per env
-# step as in the cpu preset (every update, at a 64x larger rate: `alpha_rate_of`).
+# step as in the cpu preset (every update, at a rate 1/UTD larger: `alpha_rate_of`).
 DIFFUSION_PRESETS["parallel"] = {
     **DIFFUSION_PRESETS["cpu"],
     **alpha_rate_of("parallel", "cpu", diffusion_actor_critic().alpha_lr,
