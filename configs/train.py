@@ -16,6 +16,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mjxrsm.envs.engines import IMPLS
 from mjxrsm.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
 
 # Run-level preset values (dotted keys; `algo.*` ones apply to every algorithm). `paper` is the
@@ -67,7 +68,10 @@ def base_config() -> ConfigDict:
     c.preset = "paper"
     # episode_length 0 = the task's own time limit (1000 for MuJoCo tasks, 200 for pendulum).
     # kwargs go to the task's constructor (checked against its signature before compiling).
-    c.env = ConfigDict({"name": "inverted_pendulum", "episode_length": 0, "kwargs": ConfigDict()})
+    # impl: the physics engine (auto = C MuJoCo on a CPU, MJX on an accelerator, where the task
+    # runs on both: mjxrsm/envs/engines); nthread: the C engine's threads (0 = the usable cores).
+    c.env = ConfigDict({"name": "inverted_pendulum", "episode_length": 0, "impl": "auto",
+                        "nthread": 0, "kwargs": ConfigDict()})
     c.num_envs = 5
     c.utd_ratio = 0.2  # gradient updates per collected transition (official: 1 per 5)
     c.start_steps = 30_000  # uniform-random warm-up transitions, not counted in the budget
@@ -97,6 +101,8 @@ RANGES = {
     "preset": Choice(tuple(PRESETS)),
     "env.name": Name("checked by the env registry"),
     "env.episode_length": Int(0, 10_000_000),
+    "env.impl": Choice(IMPLS),
+    "env.nthread": Int(0, 1024),
     "mesh.devices": Int(0, 1 << 16),  # 0 = every device; sizes must divide by the count
     "num_envs": Int(1, 1 << 20),
     "utd_ratio": Real(0.0, 1024.0, lo_open=True),
@@ -181,7 +187,7 @@ def usage() -> str:
 def get_config(arg: str | None = None) -> ConfigDict:
     """`arg` = "ENV,ALGO[,PRESET]", e.g. "humanoid,dpmd" or "ant,sdac,parallel"."""
     from mjxrsm.algorithms import get_algorithm
-    from mjxrsm.envs import check_env_name  # light import: no brax/mujoco
+    from mjxrsm.envs import canonical_name, check_env_name  # light import: no brax/mujoco
 
     parts = [p.strip() for p in ("inverted_pendulum,dpmd" if arg is None else arg).split(",")]
     if len(parts) not in (2, 3) or not all(parts):
@@ -196,7 +202,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
         raise ValueError(f"unknown preset {preset!r}; choose one of {[AUTO, *PRESETS]}")
     check_env_name(env)
     c = base_config()
-    c.env.name = env
+    c.env.name = canonical_name(env)
     c.algo = algorithm.default_config()
     if env in ENV_BUDGETS:
         c.total_env_steps = ENV_BUDGETS[env]

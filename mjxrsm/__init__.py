@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# XLA's CPU scheduler deadlocks MJX's batched Cholesky at ~1000 envs on a 2-core machine (two
+# pool threads each wait for work queued behind the other; docs/TROUBLESHOOTING.md). Turning the
+# concurrency-optimised scheduler off avoids it; XLA reads the flag when its CPU backend starts,
+# so it is set here, before any computation, unless the user chose otherwise.
+_CPU_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+if _CPU_SCHEDULER_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_CPU_SCHEDULER_FLAG}=false".strip()
 
 if TYPE_CHECKING:
     from mjxrsm.policy_io import Policy

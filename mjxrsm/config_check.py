@@ -182,8 +182,8 @@ def validate(config: ConfigDict) -> None:
     """Raise ConfigError listing every problem of `config` (names, keys, ranges, cross-setting
     rules, task options); returns quietly for a config that can be built."""
     from mjxrsm.algorithms import get_algorithm
-    from mjxrsm.envs import check_env_kwargs, check_env_name
-    from mjxrsm.envs.options import env_kwargs
+    from mjxrsm.envs import check_env_impl, check_env_kwargs, check_env_name
+    from mjxrsm.envs.options import task_options
 
     errors = []
     for field, check in (("env.name", check_env_name), ("algo.name", get_algorithm)):
@@ -203,8 +203,13 @@ def validate(config: ConfigDict) -> None:
     if not bad_values:
         errors += _mesh_errors(config)
     try:
-        check_env_kwargs(config.env.name, env_kwargs(config))
+        check_env_kwargs(config.env.name, task_options(config))
     except ValueError as e:
         errors.append(f"env.kwargs: {e}")
+    if "impl" in config.env and not bad_values:
+        try:
+            check_env_impl(config.env.name, config.env.impl)
+        except ValueError as e:
+            errors.append(f"env.impl: {e}")
     if errors:
         raise ConfigError(errors)

@@ -171,6 +171,8 @@ def aggregate_metrics(
     out["train/episode_return"] = ret / jnp.maximum(count, 1.0)
     out["train/episode_length"] = length / jnp.maximum(count, 1.0)
     out["train/reward"] = reward
+    if "env/physics_diverged" in m:  # engines that detect divergence (the C engine)
+        out["train/physics_diverged"] = data_sum(m["env/physics_diverged"].sum())
     if upd_w is not None:
         out["update/count"] = upd_w.sum()
     return out
@@ -247,6 +249,8 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
             "env/completed_length": jnp.where(ended, info["completed_length"], 0).sum()
             .astype(jnp.float32),
         }
+        if "physics_diverged" in info:  # simulations the engine flagged (episode ended)
+            env_metrics["env/physics_diverged"] = info["physics_diverged"].sum()
         state = state.replace(
             env=env_state,
             buffer=replay.insert(state.buffer, tr),

@@ -2,8 +2,10 @@
 
 Sources, tried in this order:
 - toy tasks (`toy.TASKS`): pure JAX, for tests and smoke runs;
-- Brax MJX tasks (`brax_mjx.TASKS`), e.g. 'humanoid';
-- Gymnasium-faithful MJX tasks (`gymnasium_mjx.TASKS`), e.g. 'Humanoid-v5';
+- Brax MJX tasks (`brax_mjx.TASKS`), e.g. 'brax_humanoid', 'inverted_pendulum';
+- Gymnasium-faithful tasks (`gymnasium_mjx.TASKS`), e.g. 'Humanoid-v5', also reached by the
+  paper's lower-case names ('humanoid': `catalog.ALIASES`), on any physics engine
+  (`engines`: C MuJoCo on a CPU, MJX on an accelerator);
 - MuJoCo Playground's DM Control Suite tasks (`playground.TASKS`), e.g. 'CheetahRun', when the
   `playground` package is installed (its robot tasks are `playground.UNAVAILABLE`, with why).
 
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
     from mjxrsm.envs.base import Env, EnvState
     from mjxrsm.envs.wrappers import wrap_for_training
 
-__all__ = ["Env", "EnvState", "available_envs", "check_env_kwargs", "check_env_name", "make_env",
-           "wrap_for_training"]
+__all__ = ["Env", "EnvState", "available_envs", "canonical_name", "check_env_impl",
+           "check_env_kwargs", "check_env_name", "engines_of", "make_env", "wrap_for_training"]
 
 _GYMNASIUM_MODULE = "mjxrsm.envs.gymnasium_mjx"
 # Imported on first use: listing and checking names must not import JAX (envs/catalog.py).
@@ -64,27 +66,57 @@ def _playground_tasks() -> tuple[str, ...]:
 
 
 def available_envs() -> list[str]:
-    """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium, Playground)."""
-    return [*catalog.TOY_TASKS, *catalog.BRAX_TASKS, *_gymnasium_tasks(), *_playground_tasks()]
+    """All task names `make_env` accepts, in source order (toy, Brax, Gymnasium with its
+    lower-case aliases, Playground)."""
+    gymnasium = _gymnasium_tasks()
+    aliases = [a for a, target in catalog.ALIASES.items() if target in gymnasium]
+    return [*catalog.TOY_TASKS, *catalog.BRAX_TASKS, *gymnasium, *aliases, *_playground_tasks()]
 
 
-def make_env(name: str, **kwargs: Any) -> Env:
-    """Builds the raw (unwrapped, unbatched) task `name`; kwargs go to the task's constructor.
+def canonical_name(name: str) -> str:
+    """The task a name means: an alias (`humanoid`) -> its task (`Humanoid-v5`), else itself."""
+    return catalog.ALIASES.get(name, name)
+
+
+def engines_of(name: str) -> tuple[str, ...]:
+    """The physics engines task `name` runs on (`env.impl`; envs/engines)."""
+    name = canonical_name(name)
+    if name in catalog.TOY_TASKS:
+        return catalog.ENGINES["toy"]
+    if name in catalog.BRAX_TASKS:
+        return catalog.ENGINES["brax"]
+    if name in catalog.PLAYGROUND_TASKS:
+        return catalog.ENGINES["playground"]
+    return catalog.ENGINES["gymnasium"]
+
+
+def check_env_impl(name: str, impl: str) -> None:
+    """Raise ValueError (one line) unless task `name` can run on engine `impl` here."""
+    from mjxrsm.envs.engines import check_impl
+
+    check_impl(name, impl, engines_of(name))
+
+
+def make_env(name: str, impl: str = "auto", nthread: int = 0, **kwargs: Any) -> Env:
+    """Builds the raw (unwrapped, unbatched) task `name` on physics engine `impl`; kwargs go to
+    the task's constructor. `nthread` is the C engine's thread count (0: the usable cores).
 
     Wrap the result with `wrap_for_training` before handing it to the trainer.
     """
     from mjxrsm.envs import brax_mjx, playground, toy
 
+    name = canonical_name(name)
+    check_env_name(name)
+    check_env_impl(name, impl)
     if name in toy.TASKS:
         return toy.make(name, **kwargs)
     if name in brax_mjx.TASKS or name in brax_mjx.UNSUPPORTED:
         return brax_mjx.make(name, **kwargs)
     module = _gymnasium_module()
     if module is not None and name in module.TASKS:
-        return module.make(name, **kwargs)
+        return module.make(name, impl=impl, nthread=nthread, **kwargs)
     if name in _playground_tasks() or name in playground.UNAVAILABLE:
-        return playground.make(name, **kwargs)
-    check_env_name(name)
+        return playground.make(name, impl="jax" if impl == "auto" else impl, **kwargs)
     raise AssertionError(f"{name!r} is listed but has no builder")  # pragma: no cover
 
 
@@ -92,6 +124,7 @@ def check_env_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
     """Raise ValueError unless every key of `kwargs` is an option of task `name`'s constructor
     (`env.kwargs` in the config); checked before the task is built."""
     check_env_name(name)
+    name = canonical_name(name)
     if not kwargs:
         return
     from mjxrsm.envs import brax_mjx, toy
@@ -104,7 +137,8 @@ def check_env_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
     elif name in catalog.PLAYGROUND_TASKS:  # Playground overrides: checked by Playground itself
         return
     else:
-        check_options(name, _gymnasium_module().task_class(name), kwargs)
+        check_options(name, _gymnasium_module().task_class(name), kwargs,
+                      reserved=("impl", "nthread"))
 
 
 def check_env_name(name: str) -> None:

@@ -9,7 +9,7 @@ The mapping onto our `Env` is `mjxrsm.envs.adapter.SuiteEnv`'s; the whole Brax `
 Brax is imported only when an env is built, because importing it takes seconds.
 
 Brax quirks worth knowing:
-- `swimmer` only supports Brax's 'generalized' backend; it raises here with a clear message.
+- `swimmer` (`brax_swimmer` here) only supports Brax's 'generalized' backend; it raises here with a clear message.
 - Actions are passed through unscaled. Brax rescales [-1, 1] to the actuator range only for
   `inverted_pendulum` (range [-3, 3]); `humanoid`/`humanoidstandup` have ctrlrange [-0.4, 0.4] and
   `pusher` [-2, 2], so MJX clamps humanoid actions beyond +-0.4 and pusher reaches only half its
@@ -39,11 +39,17 @@ class BraxMjxEnv(SuiteEnv):
         from brax import envs as brax_envs  # slow import, keep it lazy
 
         self.name = name
-        self._bind(brax_envs.get_environment(name, backend="mjx", **kwargs), episode_length)
+        inner = brax_envs.get_environment(brax_name(name), backend="mjx", **kwargs)
+        self._bind(inner, episode_length)
 
     @property
     def mj_model(self) -> Any:
         return self.inner.sys.mj_model
+
+
+def brax_name(name: str) -> str:
+    """Brax's own name of task `name` (`brax_humanoid` -> `humanoid`: envs/catalog.py)."""
+    return name.removeprefix(catalog.BRAX_PREFIX)
 
 
 def make(name: str, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs: Any) -> BraxMjxEnv:
@@ -56,4 +62,4 @@ def task_class(name: str) -> type | None:
     registry cannot be read."""
     from brax import envs as brax_envs  # slow import, keep it lazy
 
-    return getattr(brax_envs, "_envs", {}).get(name)
+    return getattr(brax_envs, "_envs", {}).get(brax_name(name))

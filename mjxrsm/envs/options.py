@@ -50,7 +50,18 @@ def check_options(task: str, cls: type | None, kwargs: Mapping[str, Any],
 
 
 def env_kwargs(config: Any) -> dict[str, Any]:
-    """The task's constructor options from a run config's `env.kwargs` (absent from configs saved
-    before the option existed)."""
+    """`make_env`'s keyword arguments from a run config: the engine (`env.impl`, `env.nthread`)
+    and the task's constructor options (`env.kwargs`). Configs saved before a setting existed
+    lack it: before engines they ran MJX's JAX implementation."""
+    kwargs = config.env.get("kwargs")
+    return {
+        "impl": config.env.get("impl", "jax"),
+        "nthread": int(config.env.get("nthread", 0)),
+        **(kwargs.to_dict() if kwargs is not None else {}),
+    }
+
+
+def task_options(config: Any) -> dict[str, Any]:
+    """Only the task's constructor options (`env.kwargs`)."""
     kwargs = config.env.get("kwargs")
     return kwargs.to_dict() if kwargs is not None else {}

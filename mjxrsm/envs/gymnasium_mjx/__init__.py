@@ -11,8 +11,11 @@ by how much) is in docs/TASKS.md.
     state = env.step(state, action)          # action in [-1, 1]^env.action_size
 
 Besides Gymnasium's constructor options, `make` accepts:
+    impl:                  the physics engine, "auto" | "c" | "jax" | "warp" (envs/engines; auto:
+                           C MuJoCo on a CPU, MJX on an accelerator);
+    nthread:               the C engine's threads (0: the cores this process may use);
     max_episode_steps:     time limit reported as `episode_length` (default 1000);
-    mujoco_contact_frames: build plane-capsule contact frames like C MuJoCo (default True);
+    mujoco_contact_frames: MJX builds plane-capsule contact frames like C MuJoCo (default True);
     mjx_solver, mjx_iterations, mjx_ls_iterations: override the XML's constraint solver
                            ("newton" | "cg") and its iteration caps (default: the XML's,
                            except that PGS, which MJX lacks, becomes Newton).
@@ -41,7 +44,6 @@ _LAZY = {
     "GYMNASIUM_TIME_LIMIT": "_core",
     "GymnasiumMJXEnv": "_core",
     "gymnasium_assets_dir": "_core",
-    "mujoco_contact_frames": "_core",
     "TASK_CLASSES": "_tasks",
     "Ant": "_tasks",
     "HalfCheetah": "_tasks",

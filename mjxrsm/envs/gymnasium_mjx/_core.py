@@ -1,38 +1,36 @@
-"""Shared machinery of the Gymnasium-faithful MJX tasks.
+"""Shared machinery of the Gymnasium-faithful tasks.
 
 Everything that is the same for all six tasks lives here: finding and loading Gymnasium's own
-model XML, adapting the few model options MJX cannot run, frame-skip stepping, Gymnasium's
-`reset_model` noise, and the [-1, 1] -> ctrlrange action map. A task subclass only supplies its
-observation, its per-step info/reward terms and its healthy rule.
+model XML, choosing the physics engine (`mjxrsm/envs/engines`: C MuJoCo, MJX or MJX-Warp),
+Gymnasium's `reset_model` noise, and the [-1, 1] -> ctrlrange action map. A task subclass only
+supplies the MjData fields it reads, its observation, its per-step info/reward terms and its
+healthy rule, all written against `Fields`, so one task runs on every engine.
 
-The physics state is an `mjx.Data`, and the task functions read exactly the fields Gymnasium
-reads, *at the same point in time*: after `mj_step` C MuJoCo leaves position-dependent fields
-(`xpos`, `xipos`, `cinert`, `cvel`, `qfrc_actuator`, contacts) at the last RK4 stage rather than at
-the new `qpos`, and `mjx.step` does the same, so e.g. Ant's "xy position before" is read from the
-previous step's data just like Gymnasium does, not recomputed.
+The task functions read exactly the fields Gymnasium reads, *at the same point in time*: after
+`mj_step` C MuJoCo leaves position-dependent fields (`xpos`, `xipos`, `cinert`, `cvel`,
+`qfrc_actuator`, contacts) at the last substep's start rather than at the new `qpos`, and every
+engine does the same, so e.g. Ant's "xy position before" is read from the previous step's fields
+just like Gymnasium does, not recomputed.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import importlib.util
 import os
-import warnings
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jp
 import mujoco
-from mujoco import mjx
 
 from mjxrsm.envs.base import EnvState
+from mjxrsm.envs.engines import AUTO, make_engine, resolve_impl
+from mjxrsm.envs.engines.fields import Fields
+from mjxrsm.envs.engines.mjx_engine import adapt_model
 
 # Gymnasium registers every v5 locomotion task with `max_episode_steps=1000`.
 GYMNASIUM_TIME_LIMIT = 1000
-
-_SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
-
 
 def gymnasium_assets_dir() -> str:
     """Directory of the installed Gymnasium's MuJoCo XML assets.
@@ -62,121 +60,14 @@ def resolve_xml(xml_file: str) -> str:
     return path
 
 
-def load_model(
-    xml_path: str,
-    solver: str | None = None,
-    iterations: int | None = None,
-    ls_iterations: int | None = None,
-) -> mujoco.MjModel:
-    """Load the C model and change only the options MJX cannot run (or the caller asked for).
-
-    MJX has no PGS solver (Humanoid's XML asks for it), so PGS becomes Newton, MuJoCo's
-    default; the constraint problem is the same convex program, only the iterative method
-    differs (its measured effect is in docs/TASKS.md).
-    """
-    model = mujoco.MjModel.from_xml_path(xml_path)
-    if solver is not None:
-        model.opt.solver = _SOLVERS[solver]
-    elif model.opt.solver == mujoco.mjtSolver.mjSOL_PGS:
-        model.opt.solver = mujoco.mjtSolver.mjSOL_NEWTON
-    if iterations is not None:
-        model.opt.iterations = iterations
-    if ls_iterations is not None:
-        model.opt.ls_iterations = ls_iterations
-    return model
-
-
-def _plane_capsule_mujoco_frames(
-    m: mjx.Model, d: mjx.Data, _key: Any, geom: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Plane-capsule contacts with C MuJoCo's contact frame.
-
-    C MuJoCo's first tangent is the capsule axis projected onto the plane (the pyramidal friction
-    cone is built on that frame). MJX 3.x instead switches to a fixed world axis whenever the
-    projection is shorter than 0.5, i.e. for any capsule steeper than 60 degrees, which rotates
-    the friction pyramid of Ant's legs and changes the dynamics by O(1) m/s per step. Positions
-    and distances are the same as MJX's (two end-sphere contacts per pair).
-    """
-    plane, cap = geom.T
-
-    def collide(
-        plane_pos: jax.Array,
-        plane_mat: jax.Array,
-        cap_pos: jax.Array,
-        cap_mat: jax.Array,
-        cap_size: jax.Array,
-    ) -> tuple[jax.Array, jax.Array, jax.Array]:
-        normal, axis = plane_mat[:, 2], cap_mat[:, 2]
-        tangent = axis - normal * jp.dot(normal, axis)
-        norm = jp.linalg.norm(tangent)
-        # mju_normalize3 maps a (numerically) zero vector to +x.
-        tangent = jp.where(
-            norm < mujoco.mjMINVAL,
-            jp.array([1.0, 0.0, 0.0], dtype=tangent.dtype),
-            tangent / jp.maximum(norm, mujoco.mjMINVAL),
-        )
-        frame = jp.stack([normal, tangent, jp.cross(normal, tangent)])
-        radius, segment = cap_size[0], axis * cap_size[1]
-        dists, poss = [], []
-        for end in (cap_pos + segment, cap_pos - segment):
-            dist = jp.dot(end - plane_pos, normal) - radius
-            dists.append(dist)
-            poss.append(end - normal * (radius + 0.5 * dist))
-        return jp.stack(dists), jp.stack(poss), jp.stack([frame, frame])
-
-    dist, pos, frame = jax.vmap(collide)(
-        d.geom_xpos[plane],
-        d.geom_xmat[plane],
-        d.geom_xpos[cap],
-        d.geom_xmat[cap],
-        m.geom_size[cap],
-    )
-    # MJX lays out the contacts of one geom pair next to each other.
-    return dist.reshape(-1), pos.reshape(-1, 3), frame.reshape(-1, 3, 3)
-
-
-_plane_capsule_mujoco_frames.ncon = 2  # type: ignore[attr-defined]
-
-
-@contextlib.contextmanager
-def mujoco_contact_frames(enabled: bool = True) -> Iterator[None]:
-    """While *tracing* inside this block, MJX builds plane-capsule contacts the C MuJoCo way.
-
-    MJX looks its pair colliders up in a module table at trace time, so swapping one entry for
-    the duration of a trace changes only the computations traced here; other MJX users (e.g. the
-    Brax tasks) keep stock MJX. If a future MJX moves the table, this degrades to stock MJX with
-    a warning and the parity tests show the difference.
-    """
-    if not enabled:
-        yield
-        return
-    try:
-        from mujoco.mjx._src import collision_driver
-
-        table = collision_driver._COLLISION_FUNC
-        key = (mjx.GeomType.PLANE, mjx.GeomType.CAPSULE)
-        original = table[key]
-    except (ImportError, AttributeError, KeyError):  # pragma: no cover - MJX layout changed
-        warnings.warn(
-            "cannot install C MuJoCo plane-capsule contact frames in this MJX; using MJX's",
-            stacklevel=3,
-        )
-        yield
-        return
-    table[key] = _plane_capsule_mujoco_frames
-    try:
-        yield
-    finally:
-        table[key] = original
-
-
 class GymnasiumMJXEnv:
-    """A Gymnasium MuJoCo v5 task on MJX: one unbatched env with pure `reset`/`step`.
+    """A Gymnasium MuJoCo v5 task: one unbatched env with pure `reset`/`step` on any engine.
 
     Implements `mjxrsm.envs.base.Env`. Actions in [-1, 1]^nu map affinely onto the actuators'
     ctrlrange (Gymnasium's action space *is* the ctrlrange); like Gymnasium, they are not
     clipped: MuJoCo clamps the control, the control cost sees the unclamped value. `truncated`
-    is always 0 here: the trainer's wrapper truncates at `episode_length`.
+    is 0 unless the engine reports a diverged simulation; the trainer's wrapper truncates at
+    `episode_length`.
     """
 
     xml_file: ClassVar[str]
@@ -185,6 +76,10 @@ class GymnasiumMJXEnv:
     qvel_noise: ClassVar[str] = "uniform"
     # Info keys that only a step defines (Gymnasium's reset info lacks them); zero after reset.
     step_only_keys: ClassVar[tuple[str, ...]] = ()
+    # MjData fields the task reads besides qpos and qvel (contact forces: `needs_cfrc_ext`).
+    read_fields: ClassVar[tuple[str, ...]] = ()
+    # Engines every Gymnasium task runs on (envs/engines); `auto` picks among them.
+    engines: ClassVar[tuple[str, ...]] = ("jax", "warp", "c")
 
     def __init__(
         self,
@@ -194,6 +89,8 @@ class GymnasiumMJXEnv:
         reset_noise_scale: float,
         terminate_when_unhealthy: bool = False,
         max_episode_steps: int = GYMNASIUM_TIME_LIMIT,
+        impl: str = AUTO,
+        nthread: int = 0,
         mujoco_contact_frames: bool = True,
         mjx_solver: str | None = None,
         mjx_iterations: int | None = None,
@@ -204,16 +101,33 @@ class GymnasiumMJXEnv:
         self.reset_noise_scale = float(reset_noise_scale)
         self.terminate_when_unhealthy = bool(terminate_when_unhealthy)
         self.max_episode_steps = int(max_episode_steps)
-        self.use_mujoco_contact_frames = bool(mujoco_contact_frames)
-        self.mj_model = load_model(self.xml_path, mjx_solver, mjx_iterations, mjx_ls_iterations)
-        self.sys = mjx.put_model(self.mj_model)
-        self.dt = float(self.mj_model.opt.timestep) * self.frame_skip
-        self.init_qpos = jp.asarray(self.mj_model.qpos0)
-        self.init_qvel = jp.zeros(self.mj_model.nv)
-        low, high = self.mj_model.actuator_ctrlrange.T
+        self.impl = resolve_impl(type(self).__name__ + "-v5", impl, self.engines)
+        mj_model = mujoco.MjModel.from_xml_path(self.xml_path)
+        if self.impl == "c":
+            mjx_only = {"mjx_solver": mjx_solver, "mjx_iterations": mjx_iterations,
+                        "mjx_ls_iterations": mjx_ls_iterations}
+            given = [k for k, v in mjx_only.items() if v is not None]
+            if given:
+                raise ValueError(f"env.kwargs {given} apply to MJX (env.impl=jax|warp); the C "
+                                 "engine runs the model's own solver")
+        else:
+            adapt_model(mj_model, mjx_solver, mjx_iterations, mjx_ls_iterations)
+        self.mj_model = mj_model
+        self.dt = float(mj_model.opt.timestep) * self.frame_skip
+        self.init_qpos = jp.asarray(mj_model.qpos0)
+        self.init_qvel = jp.zeros(mj_model.nv)
+        low, high = mj_model.actuator_ctrlrange.T
         self.ctrl_low, self.ctrl_high = jp.asarray(low), jp.asarray(high)
-        self._data0 = mjx.make_data(self.sys)
-        self._body_mass = jp.asarray(self.mj_model.body_mass)
+        self._body_mass = jp.asarray(mj_model.body_mass)
+        self._engine_options = {"contact_frames": bool(mujoco_contact_frames),
+                                "nthread": int(nthread)}
+
+    @functools.cached_property
+    def engine(self) -> Any:
+        """The physics engine (built on first use: a task's options decide what it reads)."""
+        fields = ("qpos", "qvel", *self.read_fields) + ("cfrc_ext",) * self.needs_cfrc_ext
+        return make_engine(self.impl, self.mj_model, self.frame_skip, fields,
+                           **self._engine_options)
 
     # ----------------------------------------------------------------- Env protocol
     @property
@@ -255,47 +169,43 @@ class GymnasiumMJXEnv:
         As in Gymnasium, `mj_forward` does not compute `cfrc_ext`, so contact forces in the
         first observation of an episode are zero.
         """
-        qpos = jp.asarray(qpos, self._data0.qpos.dtype)
-        data = self._data0.replace(qpos=qpos, qvel=jp.asarray(qvel, self._data0.qvel.dtype))
-        with mujoco_contact_frames(self.use_mujoco_contact_frames):
-            data = _same_dtypes(mjx.forward(self.sys, data), data)
-        # MJX writes normalised free-joint quaternions back into qpos; C MuJoCo normalises only
-        # internally, so Gymnasium's first observation carries the noisy, non-unit quaternion
-        # (the next step normalises it on both sides).
-        return self.state_from_data(data.replace(qpos=qpos))
+        return self.state_from_physics(self.engine.init(qpos, qvel))
 
-    def state_from_data(self, data: mjx.Data) -> EnvState:
+    def state_from_physics(self, physics: Any) -> EnvState:
         """Wrap a physics state as an episode start (reset-time obs/info, no reward)."""
+        data = self.engine.fields(physics)
         info = self._info(data, data, jp.zeros(self.action_size, data.qpos.dtype))
         info = {k: jp.zeros_like(v) if k in self.step_only_keys else v for k, v in info.items()}
         zero = jp.zeros((), data.qpos.dtype)
         return EnvState(
-            physics=data,
+            physics=physics,
             obs=self._obs(data),
             reward=zero,
             terminated=zero,
             truncated=zero,
-            info=info,
+            info={**info, **self.engine.info(physics)},
         )
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Gymnasium's `step`: frame-skip `mj_step`s, then obs, reward terms, termination."""
-        before = state.physics
         ctrl = self.ctrl_from_action(action)
-        after = self.simulate(before, ctrl)
+        physics = self.engine.step(state.physics, ctrl)
+        before, after = self.engine.fields(state.physics), self.engine.fields(physics)
         info = self._info(before, after, ctrl)
         reward = sum(v for k, v in info.items() if k.startswith("reward_"))
         if self.terminate_when_unhealthy:
             terminated = 1.0 - self._is_healthy(after).astype(reward.dtype)
         else:
             terminated = jp.zeros_like(reward)
+        # A simulation MuJoCo flagged as diverged ends its episode (not a task outcome: truncated).
+        truncated = self.engine.diverged(physics).astype(reward.dtype) * (1.0 - terminated)
         return state.replace(
-            physics=after,
+            physics=physics,
             obs=self._obs(after),
             reward=reward,
             terminated=terminated,
-            truncated=jp.zeros_like(reward),
-            info=info,
+            truncated=truncated,
+            info={**info, **self.engine.info(physics)},
         )
 
     # ----------------------------------------------------------------- shared physics
@@ -305,26 +215,10 @@ class GymnasiumMJXEnv:
 
     @property
     def needs_cfrc_ext(self) -> bool:
-        """Whether obs or reward read contact forces (costs one `rne_postconstraint`)."""
+        """Whether obs or reward read contact forces (costs one `mj_rnePostConstraint`)."""
         return False
 
-    def simulate(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
-        """`do_simulation`: set ctrl, `frame_skip` x `mj_step`, then `mj_rnePostConstraint`.
-
-        The substeps run in a `fori_loop` so one `mjx.step` is compiled, not `frame_skip`.
-        """
-        data = data.replace(ctrl=ctrl.astype(data.ctrl.dtype))
-
-        def substep(_: int, d: mjx.Data) -> mjx.Data:
-            return _same_dtypes(mjx.step(self.sys, d), d)
-
-        with mujoco_contact_frames(self.use_mujoco_contact_frames):
-            data = jax.lax.fori_loop(0, self.frame_skip, substep, data)
-            if self.needs_cfrc_ext:
-                data = mjx.rne_postconstraint(self.sys, data)
-        return data
-
-    def mass_center_xy(self, data: mjx.Data) -> jax.Array:
+    def mass_center_xy(self, data: Fields) -> jax.Array:
         """Mass-weighted mean of the body inertial frames (Gymnasium's `mass_center`)."""
         return (self._body_mass @ data.xipos / jp.sum(self._body_mass))[:2]
 
@@ -332,24 +226,18 @@ class GymnasiumMJXEnv:
     def _observation_structure(self) -> dict[str, int]:
         raise NotImplementedError
 
-    def _obs(self, data: mjx.Data) -> jax.Array:
+    def _obs(self, data: Fields) -> jax.Array:
         raise NotImplementedError
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         """Gymnasium's step `info`: positions, velocities and every `reward_*` term."""
         raise NotImplementedError
 
-    def _is_healthy(self, data: mjx.Data) -> jax.Array:
+    def _is_healthy(self, data: Fields) -> jax.Array:
         return jp.array(True)
 
 
-def _same_dtypes(new: mjx.Data, like: mjx.Data) -> mjx.Data:
-    """Cast `new` to `like`'s leaf dtypes: reset and step physics must be one pytree type (the
-    auto-reset selects between them) and MJX widens some integer fields under x64."""
-    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, like)
-
-
-def state_vector(data: mjx.Data) -> jax.Array:
+def state_vector(data: Fields) -> jax.Array:
     """Gymnasium's `state_vector()`: qpos then qvel."""
     return jp.concatenate([data.qpos, data.qvel])
 

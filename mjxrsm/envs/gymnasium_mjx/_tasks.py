@@ -13,8 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import mujoco
-from mujoco import mjx
-
+from mjxrsm.envs.engines.fields import Fields
 from mjxrsm.envs.gymnasium_mjx._core import GymnasiumMJXEnv, healthy_term, state_vector
 
 Range = tuple[float, float]
@@ -45,12 +44,12 @@ class _XRunner(GymnasiumMJXEnv):
     def _observation_structure(self) -> dict[str, int]:
         return {"qpos": self.mj_model.nq - self.skip_qpos, "qvel": self.mj_model.nv}
 
-    def _obs(self, data: mjx.Data) -> jax.Array:
+    def _obs(self, data: Fields) -> jax.Array:
         qvel = jp.clip(data.qvel, -10.0, 10.0) if self.clip_qvel else data.qvel
         return jp.concatenate([data.qpos[self.skip_qpos :], qvel])
 
     def _run_terms(
-        self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array
+        self, before: Fields, after: Fields, ctrl: jax.Array
     ) -> dict[str, jax.Array]:
         x_velocity = _forward_velocity(before.qpos[0], after.qpos[0], self.dt)
         return {
@@ -86,7 +85,7 @@ class HalfCheetah(_XRunner):
             **kwargs,
         )
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         return self._run_terms(before, after, ctrl)
 
 
@@ -110,12 +109,12 @@ class _Hopping(_XRunner):
         self.healthy_z_range = tuple(map(float, healthy_z_range))
         self.healthy_angle_range = tuple(map(float, healthy_angle_range))
 
-    def _is_healthy(self, data: mjx.Data) -> jax.Array:
+    def _is_healthy(self, data: Fields) -> jax.Array:
         z, angle = data.qpos[1], data.qpos[2]
         (zlo, zhi), (alo, ahi) = self.healthy_z_range, self.healthy_angle_range
         return (zlo < z) & (z < zhi) & (alo < angle) & (angle < ahi)
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         terms = self._run_terms(before, after, ctrl)
         return {
             **terms,
@@ -159,7 +158,7 @@ class Hopper(_Hopping):
         )
         self.healthy_state_range = tuple(map(float, healthy_state_range))
 
-    def _is_healthy(self, data: mjx.Data) -> jax.Array:
+    def _is_healthy(self, data: Fields) -> jax.Array:
         state = state_vector(data)[2:]
         lo, hi = self.healthy_state_range
         return super()._is_healthy(data) & jp.all((lo < state) & (state < hi))
@@ -214,7 +213,7 @@ class _XYRunner(GymnasiumMJXEnv):
         self.skip_qpos = 2 * int(bool(exclude_current_positions_from_observation))
 
     def _xy_terms(
-        self, xy_before: jax.Array, xy_after: jax.Array, data: mjx.Data
+        self, xy_before: jax.Array, xy_after: jax.Array, data: Fields
     ) -> dict[str, jax.Array]:
         velocity = _forward_velocity(xy_before, xy_after, self.dt)
         return {
@@ -254,10 +253,10 @@ class Swimmer(_XYRunner):
     def _observation_structure(self) -> dict[str, int]:
         return {"qpos": self.mj_model.nq - self.skip_qpos, "qvel": self.mj_model.nv}
 
-    def _obs(self, data: mjx.Data) -> jax.Array:
+    def _obs(self, data: Fields) -> jax.Array:
         return jp.concatenate([data.qpos[self.skip_qpos :], data.qvel])
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         return {
             **self._xy_terms(before.qpos[:2], after.qpos[:2], after),
             "reward_ctrl": -self.ctrl_cost_weight * jp.sum(jp.square(ctrl)),
@@ -268,6 +267,7 @@ class Ant(_XYRunner):
     """Ant-v5: torso velocity, healthy bonus, control and clipped contact-force costs."""
 
     xml_file = "ant.xml"
+    read_fields = ("xpos",)
     frame_skip_default = 5
     qvel_noise = "normal"
     step_only_keys = (
@@ -318,9 +318,9 @@ class Ant(_XYRunner):
     def needs_cfrc_ext(self) -> bool:
         return self.include_cfrc_ext or self.contact_cost_weight != 0.0
 
-    def _contact_forces(self, data: mjx.Data) -> jax.Array:
+    def _contact_forces(self, data: Fields) -> jax.Array:
         lo, hi = self.contact_force_range
-        return jp.clip(data._impl.cfrc_ext, lo, hi)
+        return jp.clip(data.cfrc_ext, lo, hi)
 
     def _observation_structure(self) -> dict[str, int]:
         m = self.mj_model
@@ -330,18 +330,18 @@ class Ant(_XYRunner):
             "cfrc_ext": 6 * (m.nbody - 1) * self.include_cfrc_ext,
         }
 
-    def _obs(self, data: mjx.Data) -> jax.Array:
+    def _obs(self, data: Fields) -> jax.Array:
         parts = [data.qpos[self.skip_qpos :], data.qvel]
         if self.include_cfrc_ext:
             parts.append(self._contact_forces(data)[1:].ravel())
         return jp.concatenate(parts)
 
-    def _is_healthy(self, data: mjx.Data) -> jax.Array:
+    def _is_healthy(self, data: Fields) -> jax.Array:
         lo, hi = self.healthy_z_range
         z = data.qpos[2]
         return jp.all(jp.isfinite(state_vector(data))) & (lo <= z) & (z <= hi)
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         # Body positions are those MuJoCo left in the data (last RK4 stage), as in Gymnasium.
         xy_before, xy_after = before.xpos[self.main_body, :2], after.xpos[self.main_body, :2]
         contact_cost = self.contact_cost_weight * jp.sum(jp.square(self._contact_forces(after)))
@@ -359,6 +359,7 @@ class Humanoid(_XYRunner):
     """Humanoid-v5: mass-centre velocity, healthy bonus, control and contact-force costs."""
 
     xml_file = "humanoid.xml"
+    read_fields = ("xipos", "cinert", "cvel", "qfrc_actuator", "ten_length", "ten_velocity")
     frame_skip_default = 5
     step_only_keys = (
         "x_velocity",
@@ -420,30 +421,30 @@ class Humanoid(_XYRunner):
             "cfrc_ext": 6 * nb * self.include_cfrc_ext,
         }
 
-    def _obs(self, data: mjx.Data) -> jax.Array:
+    def _obs(self, data: Fields) -> jax.Array:
         parts = [data.qpos[self.skip_qpos :], data.qvel]
         if self.include_cinert:
-            parts.append(data._impl.cinert[1:].ravel())
+            parts.append(data.cinert[1:].ravel())
         if self.include_cvel:
             parts.append(data.cvel[1:].ravel())
         if self.include_qfrc_actuator:
             parts.append(data.qfrc_actuator[6:])
         if self.include_cfrc_ext:
-            parts.append(data._impl.cfrc_ext[1:].ravel())
+            parts.append(data.cfrc_ext[1:].ravel())
         return jp.concatenate(parts)
 
-    def _is_healthy(self, data: mjx.Data) -> jax.Array:
+    def _is_healthy(self, data: Fields) -> jax.Array:
         lo, hi = self.healthy_z_range
         z = data.qpos[2]
         return (lo < z) & (z < hi)
 
-    def _info(self, before: mjx.Data, after: mjx.Data, ctrl: jax.Array) -> dict[str, jax.Array]:
+    def _info(self, before: Fields, after: Fields, ctrl: jax.Array) -> dict[str, jax.Array]:
         lo, hi = self.contact_cost_range
-        contact_cost = self.contact_cost_weight * jp.sum(jp.square(after._impl.cfrc_ext))
+        contact_cost = self.contact_cost_weight * jp.sum(jp.square(after.cfrc_ext))
         return {
             **self._xy_terms(self.mass_center_xy(before), self.mass_center_xy(after), after),
             "tendon_length": after.ten_length,
-            "tendon_velocity": after._impl.ten_velocity,
+            "tendon_velocity": after.ten_velocity,
             # Gymnasium squares `data.ctrl`, i.e. the action as given (before MuJoCo clamps it).
             "reward_ctrl": -self.ctrl_cost_weight * jp.sum(jp.square(ctrl)),
             "reward_contact": -jp.clip(contact_cost, lo, hi),

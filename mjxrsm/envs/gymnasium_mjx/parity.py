@@ -40,6 +40,8 @@ from mjxrsm.envs.gymnasium_mjx._core import GymnasiumMJXEnv
 # Options of `make` that are ours, not Gymnasium's (not passed to `gymnasium.make`).
 MJX_ONLY_OPTIONS = (
     "max_episode_steps",
+    "impl",
+    "nthread",
     "mujoco_contact_frames",
     "mjx_solver",
     "mjx_iterations",
@@ -111,7 +113,7 @@ def read_snapshot(mj_data: Any) -> dict[str, np.ndarray]:
 
 def physics_from_snapshot(env: GymnasiumMJXEnv, snap: dict[str, Any]) -> mjx.Data:
     """MJX physics in exactly that C state, with the env's own leaf shapes and dtypes."""
-    data0 = env._data0
+    data0 = env.engine._data0
     return data0.replace(**{k: jp.asarray(v, getattr(data0, k).dtype) for k, v in snap.items()})
 
 
@@ -124,7 +126,7 @@ def committed(tree: Any) -> Any:
 def state_template(env: GymnasiumMJXEnv) -> EnvState:
     """An `EnvState` with the same pytree type as `env.step`'s output, so one compile of
     `jit(env.step)` serves snapshots and open-loop rollouts alike."""
-    return env.state_from_data(env._data0)
+    return env.state_from_physics(env.engine._data0)
 
 
 def random_actions(rng: np.random.Generator, n: int, act_dim: int) -> np.ndarray:
