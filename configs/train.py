@@ -17,6 +17,7 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from mjxrsm.envs.engines import IMPLS
+from mjxrsm.platform import may_have_accelerator
 from mjxrsm.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
 
 # Run-level preset values (dotted keys; `algo.*` ones apply to every algorithm). `paper` is the
@@ -154,25 +155,11 @@ def resolve_preset(preset: str) -> str:
     one word away for reproducing the paper)."""
     if preset != AUTO:
         return preset
-    if not _may_have_accelerator():
+    if not may_have_accelerator():
         return "cpu"
     import jax
 
     return "cpu" if jax.default_backend() == "cpu" else "parallel"
-
-
-def _may_have_accelerator() -> bool:
-    """False when JAX can only be on the CPU (JAX_PLATFORMS=cpu, or no GPU/TPU plugin installed):
-    then `auto` resolves without importing JAX, and bad input is refused in a second."""
-    import importlib.util
-    import os
-
-    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
-    if platforms:
-        return platforms.split(",")[0] != "cpu"
-    plugins = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu",
-               "jax_plugins")
-    return any(importlib.util.find_spec(p) is not None for p in plugins)
 
 
 def usage() -> str:

@@ -139,6 +139,11 @@ def _mesh_errors(config: ConfigDict) -> list[str]:
     n = config.get("mesh", {}).get("devices", 1)
     if not isinstance(n, int) or n <= 1:
         return []
+    from mjxrsm.platform import cpu_device_count, may_have_accelerator
+
+    if "jax" not in sys.modules and not may_have_accelerator() and n > cpu_device_count():
+        return [f"mesh.devices={n} but only {cpu_device_count()} device(s) exist here (CPU); "
+                "use --config.mesh.devices=1 (or JAX_NUM_CPU_DEVICES=N to split the CPU into N)"]
     if "jax" in sys.modules:
         from mjxrsm.sharding import resolve_devices
 
@@ -205,7 +210,7 @@ def validate(config: ConfigDict) -> None:
     try:
         check_env_kwargs(config.env.name, task_options(config))
     except ValueError as e:
-        errors.append(f"env.kwargs: {e}")
+        errors.append(str(e) if str(e).startswith("env.kwargs.") else f"env.kwargs: {e}")
     if "impl" in config.env and not bad_values:
         try:
             check_env_impl(config.env.name, config.env.impl)

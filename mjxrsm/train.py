@@ -69,8 +69,12 @@ def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool, allow_chan
 
         multihost_utils.sync_global_devices("mjxrsm: workdir checked")
     if not multi or jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        write_config(workdir, config)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            write_config(workdir, config)
+        except OSError as e:  # e.g. a dangling symlink on the way, a read-only mount
+            raise FileExistsError(f"--workdir={workdir}: cannot write the run there "
+                                  f"({e.strerror or e}); choose another --workdir") from None
     if multi:
         multihost_utils.sync_global_devices("mjxrsm: workdir written")
 
@@ -98,6 +102,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
 
     from mjxrsm.checkpoint import Checkpointer
     from mjxrsm.reporting import Reporter, start_line
+    from mjxrsm.stall import StallWatch
     from mjxrsm.trainer import make_trainer
     from mjxrsm.wandb_log import WandbSink
 
@@ -122,6 +127,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     warmup_steps = trainer.warmup_iters * config.num_envs
     chunk_steps = trainer.env_steps_per_chunk
 
+    watch = StallWatch(stream)
     state = trainer.init(jax.random.PRNGKey(config.seed))
     if resume and ckpt.latest_step() is not None:
         state, meta = ckpt.restore(state)
@@ -133,7 +139,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     elif config.start_steps > 0:
         print(f"compiling and collecting {warmup_steps:,} random warm-up steps ...",
               file=stream, flush=True)
-        state, _ = trainer.warmup_chunk(state)
+        with watch.chunk("warm-up"):
+            state, _ = jax.block_until_ready(trainer.warmup_chunk(state))
 
     def last_ckpt() -> str:
         latest = ckpt.latest_step()
@@ -159,8 +166,9 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
           f"{trainer.schedule.every} iteration(s)) ...", file=stream, flush=True)
     while step < config.total_env_steps and (max_chunks is None or chunks < max_chunks):
         t_chunk = time.time()
-        state, metrics = trainer.train_chunk(state)
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        with watch.chunk("training chunk"):
+            state, metrics = trainer.train_chunk(state)
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         step, chunks = trained(state), chunks + 1
         if compile_s is None:
             compile_s = time.time() - t_chunk

@@ -261,13 +261,37 @@ def mjx_checks() -> dict:
             "mjx_counters": [int(s.env_steps), int(s.updates)]}
 
 
+def c_engine_checks() -> dict:
+    """A Gymnasium task on the C engine (one host callback per device shard): warm-up on 4
+    devices leaves every env's physics bitwise equal to the same warm-up on 1 device; a chunk
+    and an evaluation run with replicas equal."""
+    out = {}
+    states = {}
+    for n in (1, N):
+        c = tiny_config("sac", env="Hopper-v5")
+        c.env.impl = "c"
+        c.mesh.devices = n
+        c.eval_episodes = N
+        tr = make_trainer(c)
+        s, _ = tr.warmup_chunk(tr.init(jax.random.PRNGKey(0)))
+        states[n] = np.asarray(s.env.physics.state)
+        if n == N:
+            s, m = tr.train_chunk(s)
+            ev = tr.evaluate(s, jax.random.PRNGKey(1))
+            out["c_layout"] = layout_report(tr, s)
+            out["c_finite"] = all(np.isfinite(float(v)) for v in {**m, **ev}.values())
+    out["c_warmup_physics_equal"] = bool(np.array_equal(states[1], states[N]))
+    return out
+
+
 def main() -> None:
     assert len(jax.devices()) == N, f"need {N} devices, got {jax.devices()}"
     if sys.argv[1:2] == ["resume"]:
         result = resume_checks(Path(sys.argv[2]))
     else:
         mesh = sharding.make_mesh(jax.devices())
-        result = {"update": update_equivalence(mesh), **trainer_checks(), **mjx_checks()}
+        result = {"update": update_equivalence(mesh), **trainer_checks(), **mjx_checks(),
+                  **c_engine_checks()}
     print("RESULT " + json.dumps(result))
 
 

@@ -120,6 +120,15 @@ def test_mjx_physics_runs_on_the_mesh(four_devices):
     assert four_devices["mjx_counters"] == [48, 8]
 
 
+def test_c_engine_runs_on_the_mesh(four_devices):
+    """The C engine's callback runs once per device shard: the same physics as on one device,
+    bit for bit, and a chunk and an evaluation with replicas equal."""
+    assert four_devices["c_warmup_physics_equal"]
+    r = four_devices["c_layout"]
+    assert r["wrong_sharding"] == [] and r["replicated_unequal"] == [], r
+    assert four_devices["c_finite"]
+
+
 def test_warmup_is_the_same_whatever_the_device_count(four_devices):
     """Per-env keys from the global env index: identical resets, rows and obs statistics."""
     assert four_devices["warmup_env_diff"] == 0.0

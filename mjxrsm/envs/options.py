@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,15 +34,77 @@ def constructor_options(cls: type) -> dict[str, Any] | None:
     return None
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """Type annotations of the constructors along `cls`'s `**kwargs` chain (what resolves)."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            hints.update(typing.get_type_hints(init))
+        except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back to defaults
+            continue
+    return hints
+
+
+def _accepts(kind: Any, value: Any) -> bool:
+    """Whether `value` fits the annotation `kind` (the scalar, union and tuple forms the tasks'
+    constructors use; anything else is accepted)."""
+    if kind is Any:
+        return True
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in (bool, str):
+        return isinstance(value, kind)
+    if kind is type(None):
+        return value is None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(k, value) for k in typing.get_args(kind))
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, tuple | list):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_accepts(args[0], v) for v in value)
+        return len(value) == len(args) and all(map(_accepts, args, value))
+    return True
+
+
+def _type_errors(task: str, cls: type, kwargs: Mapping[str, Any],
+                 options: dict[str, Any]) -> list[str]:
+    """`env.kwargs.<k>=<v>` of the wrong type, checked against the constructor's annotation
+    (else its default's type), so `ctrl_cost_weight=abc` is refused before anything is built."""
+    hints = _hints(cls)
+    errors = []
+    for k, v in kwargs.items():
+        kind = hints.get(k)
+        default = options.get(k, inspect.Parameter.empty)
+        if kind is None and default not in (inspect.Parameter.empty, None):
+            kind = type(default)
+        if kind is not None and not _accepts(kind, v):
+            want = getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+            shown = "" if default is inspect.Parameter.empty else f", default {default!r}"
+            errors.append(f"env.kwargs.{k}={v!r} is not a {want} (option of {task!r}{shown})")
+    return errors
+
+
 def check_options(task: str, cls: type | None, kwargs: Mapping[str, Any],
                   reserved: tuple[str, ...] = ()) -> None:
-    """Raise ValueError naming every option of `kwargs` that `cls` does not accept."""
+    """Raise ValueError naming every option of `kwargs` that `cls` does not accept, or whose
+    value has the wrong type."""
     options = constructor_options(cls) if cls is not None else None
     if options is None:
         return
     valid = sorted(k for k in options if k not in reserved)
     bad = [k for k in kwargs if k not in valid]
     if not bad:
+        errors = _type_errors(task, cls, kwargs, options)
+        if errors:
+            raise ValueError("; ".join(errors))
         return
     hints = []
     for k in bad:
