@@ -127,8 +127,9 @@ class TrainingWrapper:
             "final_obs": inner.obs,
             "rng": rng,
         }
+        select = getattr(self.env, "select_physics", _select)  # engines with their own merge
         return EnvState(
-            physics=_select(done, fresh.physics, inner.physics),
+            physics=select(done, fresh.physics, inner.physics),
             obs=jnp.where(done, fresh.obs, inner.obs),
             reward=inner.reward,
             terminated=terminated,

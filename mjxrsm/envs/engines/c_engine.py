@@ -150,6 +150,9 @@ class CEngine:
     def diverged(self, physics: CPhysics) -> jax.Array:
         return physics.diverged
 
+    def where(self, pred: jax.Array, on_true: CPhysics, on_false: CPhysics) -> CPhysics:
+        return jax.tree.map(lambda t, f: jp.where(pred, t, f), on_true, on_false)
+
     def info(self, physics: CPhysics) -> dict[str, jax.Array]:
         """Per-step info the engine adds: 1.0 where MuJoCo flagged a diverged simulation."""
         return {"physics_diverged": physics.diverged.astype(jp.float32)}

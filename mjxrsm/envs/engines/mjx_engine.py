@@ -99,6 +99,10 @@ class MJXEngine:
             values[name] = getattr(source, name)
         return Fields(**values)
 
+    def where(self, pred: jax.Array, on_true: mjx.Data, on_false: mjx.Data) -> mjx.Data:
+        """`on_true` where `pred`, else `on_false` (MJX's own merge for Warp's batched layout)."""
+        return on_false.where(pred, on_true)
+
     def info(self, data: mjx.Data) -> dict[str, jax.Array]:
         """No per-step info of its own (the env state keeps the layout it always had)."""
         return {}

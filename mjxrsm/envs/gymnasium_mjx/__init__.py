@@ -66,7 +66,9 @@ def make(name: str, **kwargs: Any) -> GymnasiumMJXEnv:
         raise ValueError(f"unknown task {name!r}; expected one of {TASKS}")
     from mjxrsm.envs.gymnasium_mjx._tasks import TASK_CLASSES
 
-    return TASK_CLASSES[name](**kwargs)
+    env = TASK_CLASSES[name](**kwargs)
+    _ = env.engine  # built now, outside any trace (MJX-Warp's model must not be a tracer)
+    return env
 
 
 def task_class(name: str) -> type:

@@ -208,6 +208,11 @@ class GymnasiumMJXEnv:
             info={**info, **self.engine.info(physics)},
         )
 
+    def select_physics(self, pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+        """Per-env `where` for the auto-reset: the engine's own (MJX-Warp's `Data` holds
+        unbatched buffers that a leaf-wise `where` would broadcast)."""
+        return self.engine.where(pred, on_true, on_false)
+
     # ----------------------------------------------------------------- shared physics
     def ctrl_from_action(self, action: jax.Array) -> jax.Array:
         """Affine [-1, 1] -> [ctrl_low, ctrl_high] map (Gymnasium's action space)."""
