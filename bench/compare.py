@@ -9,7 +9,7 @@ Why: each `bench.learning --out` directory tabulates its own cells, so an ablati
 critic width, temperature) lives in a directory of its own and its effect could only be read by
 setting tables side by side by hand. Here the runs of every directory are regrouped by what they
 actually ran (`bench.learning.beyond_preset`, so two directories running the same settings pool
-their seeds), and runs stopped before their budget (`stopped.json`, see docs/LEARNING.md) are
+their seeds), and runs stopped before their budget (`stopped.json`, see docs/experiments/) are
 listed with what they reached, so that every run is reported in one place.
 Writes `<out>/learning-variants.md` and `.json`; reads only.
 """

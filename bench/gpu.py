@@ -9,7 +9,10 @@ every cell, so a session cut short keeps what was measured:
      (the target is under 6 minutes), compile time apart;
   2. the `parallel` preset (DPMD) on HalfCheetah-v5 and Humanoid-v5 at 1k-8k envs: env-steps/s and
      updates/s of the whole fused train chunk, with the physics limit (the same envs stepped with
-     random actions and nothing else) beside each.
+     random actions and nothing else) beside each;
+  3. the physics engines side by side: MJX (`jax`) against MJX-Warp (`warp`) on HalfCheetah-v5
+     and Humanoid-v5 at 1k-8k envs (`physics` cells: the trainer's env step alone, in a scan),
+     which decides what `env.impl=auto` picks on a GPU.
 A cell (but the first) that would start after `--budget-s` is skipped and listed as skipped.
 Everything runs in this process, one compile per cell; the chunk is timed in steady state
 (median of >= 2 calls).
@@ -52,10 +55,12 @@ class Cell:
     preset: str
     num_envs: int | None  # None: the preset's
     iters: int  # vector steps per timed chunk
+    impl: str = "auto"  # the physics engine (env.impl)
 
     @property
     def name(self) -> str:
-        return f"{self.kind}/{self.env}/{self.algo}/{self.num_envs or 'preset'}"
+        engine = "" if self.impl == "auto" else f"/{self.impl}"
+        return f"{self.kind}/{self.env}/{self.algo}/{self.num_envs or 'preset'}{engine}"
 
 
 PLAN = (
@@ -64,16 +69,25 @@ PLAN = (
     Cell("parallel", "HalfCheetah-v5", "dpmd", "parallel", 4096, 20),
     Cell("parallel", "Humanoid-v5", "dpmd", "parallel", 1024, 40),
     Cell("parallel", "Humanoid-v5", "dpmd", "parallel", 4096, 20),
+    Cell("physics", "Humanoid-v5", "-", "-", 4096, 20, impl="jax"),
+    Cell("physics", "Humanoid-v5", "-", "-", 4096, 20, impl="warp"),
+    Cell("physics", "HalfCheetah-v5", "-", "-", 4096, 20, impl="jax"),
+    Cell("physics", "HalfCheetah-v5", "-", "-", 4096, 20, impl="warp"),
     Cell("paper_1m", "HalfCheetah-v5", "sdac", "paper", None, 400),
     Cell("parallel", "HalfCheetah-v5", "dpmd", "parallel", 8192, 10),
     Cell("parallel", "Humanoid-v5", "dpmd", "parallel", 8192, 10),
     Cell("parallel", "HalfCheetah-v5", "sac", "parallel", 4096, 20),
+    Cell("physics", "Humanoid-v5", "-", "-", 1024, 20, impl="jax"),
+    Cell("physics", "Humanoid-v5", "-", "-", 1024, 20, impl="warp"),
+    Cell("physics", "Humanoid-v5", "-", "-", 8192, 10, impl="jax"),
+    Cell("physics", "Humanoid-v5", "-", "-", 8192, 10, impl="warp"),
 )
 # The same code paths at sizes a CPU test runs in seconds.
 TINY = (
     Cell("paper_1m", "pendulum", "dpmd", "paper", None, 20),
     Cell("parallel", "pendulum", "dpmd", "parallel", 32, 4),
     Cell("parallel", "pendulum", "sac", "parallel", 64, 4),
+    Cell("physics", "Hopper-v5", "-", "-", 8, 4, impl="c"),
 )
 TINY_OVERRIDES = {"algo.hidden": (16, 16), "algo.num_particles": 4, "algo.diffusion_steps": 3,
                   "algo.batch_size": 16, "replay_capacity": 2048, "algo.num_candidates": 4}
@@ -120,8 +134,21 @@ def physics_limit(trainer, timing: Timing) -> dict[str, float]:
     return {"env_steps_per_s": n * iters / per_call(times), "times_s": times, **compile_info}
 
 
+def measure_physics(cell: Cell, timing: Timing) -> dict[str, Any]:
+    """The trainer's env step alone on engine `cell.impl` (bench/engines.py's scan)."""
+    from bench.engines import scan_cell
+
+    spec = {"task": cell.env, "num_envs": cell.num_envs, "engine": cell.impl,
+            "seconds": max(timing.min_time, 0.2)}
+    return {"cell": cell.name, "env": cell.env, "impl": cell.impl, "num_envs": cell.num_envs,
+            **scan_cell(spec), "usage": process_usage()}
+
+
 def measure(cell: Cell, overrides: dict[str, Any], timing: Timing) -> dict[str, Any]:
     import jax
+
+    if cell.kind == "physics":
+        return measure_physics(cell, timing)
 
     from mjxrsm.trainer import make_trainer
 
@@ -168,7 +195,7 @@ def markdown(report: dict[str, Any]) -> str:
             rows.append([r["cell"], "-", "-", "-", "-", r.get("error") or r["skipped"]])
             continue
         phys = r.get("physics", {}).get("env_steps_per_s")
-        rows.append([r["cell"], r["env_steps_per_s"], r["updates_per_s"], phys,
+        rows.append([r["cell"], r["env_steps_per_s"], r.get("updates_per_s"), phys,
                      r.get("minutes_per_1m_env_steps"), f"compile {fmt(r['compile_s'])} s"])
     dev = report["provenance"]["hardware"]["device"]
     head = f"# GPU benchmark on {dev.get('device_kind')} ({report['provenance']['date']})\n\n"

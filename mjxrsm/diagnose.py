@@ -5,7 +5,7 @@ patterns known to hold learning back, each with the lever that addresses it.
     python -m mjxrsm.diagnose runs/a runs/b --points 12 --metrics all
     make diagnose RUN=runs/hopper-dpmd-cpu
 
-Why: every learning diagnosis in docs/LEARNING.md (saturated DPMD weights, a temperature that
+Why: every learning diagnosis in docs/experiments/ (saturated DPMD weights, a temperature that
 stopped moving, near-uniform SDAC weights, DACER's actions pinned to the box) was read off a
 run's `train.csv` by hand. This prints the same table for any run, while it trains or after,
 and names those patterns where they hold. A pattern is data (`PATTERNS`), keyed by the metric it

@@ -43,10 +43,26 @@ def _step(row: list[str]) -> float:
         return math.inf
 
 
+LONG_RUN_S = 6 * 3600  # a run this long gets told how to make a shorter one
+SHORT_RUN_S = 2 * 3600
+
+
+def long_run_note(step: int, total: int, env_sps: float, eta_s: float) -> str | None:
+    """One line for a run that will take more than `LONG_RUN_S` at its measured pace: what this
+    machine manages, and the budget that ends in about two hours."""
+    if not (LONG_RUN_S < eta_s < math.inf) or env_sps <= 0:
+        return None
+    budget = max(int(round(step + env_sps * SHORT_RUN_S, -4)), 10_000)
+    return (f"note: this machine manages {env_sps:,.0f} env-steps/s here, so the run ends in "
+            f"{_fmt_time(eta_s)}; --config.total_env_steps={budget} ends in about 2 h (a GPU "
+            "runs the `parallel` preset)")
+
+
 class Reporter:
     def __init__(self, workdir: Path, total_env_steps: int, tensorboard: bool = True,
                  stream=sys.stdout, sink: Any = None):
         """`sink`: an optional extra destination (`wandb_log.WandbSink`)."""
+        self._progress_calls = 0
         self.workdir = Path(workdir)
         self.sink = sink
         self.total = total_env_steps
@@ -142,13 +158,18 @@ class Reporter:
         eta = max(self.total - step, 0) / env_sps if env_sps > 0 else float("inf")
         if self.sink is not None:
             self.sink.log_sps(step, env_sps)
+        last = "none yet" if math.isnan(self.last_eval) else f"{self.last_eval:.1f}"
         print(
             f"[{100 * frac:5.1f}%] env steps {step:,}/{self.total:,} | {env_sps:,.0f} env-steps/s"
-            f" | {ups:,.1f} updates/s | eval return {self.last_eval:.1f}"
+            f" | {ups:,.1f} updates/s | eval return {last}"
             f" | elapsed {_fmt_time(self.elapsed())} | ETA {_fmt_time(eta)}",
             file=self.stream,
             flush=True,
         )
+        self._progress_calls += 1
+        note = long_run_note(step, self.total, env_sps, eta)
+        if self._progress_calls == 2 and note:  # the first call's pace includes the compile
+            print(note, file=self.stream, flush=True)
 
     def finish(self, summary: dict) -> None:
         tmp = self.workdir / ".summary.json.tmp"  # replaced atomically: a kill leaves the old one

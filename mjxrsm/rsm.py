@@ -95,7 +95,7 @@ def per_state_weights(
     then normalised to mean 1 per state, so that every state counts the same. This is the
     per-state reading of the target pi_old(a|s) exp(Q(s,a)/lambda) / Z(s), for
     `policy_samples=particles` (a deviation from the official batch-normalised weights,
-    docs/LEARNING.md)."""
+    docs/experiments/)."""
     mean = q.mean(axis=-1, keepdims=True)
     z = jnp.clip((q - mean) / (q.std(axis=-1, keepdims=True) + 1e-6), -clip, clip)
     w = jnp.exp(z / temperature)

@@ -181,7 +181,7 @@ def test_dpmd_double_critic_step_is_a_second_identical_adam_step():
 def test_best_of_n_keeps_the_top_particle_and_the_td_metrics_split_q_spread():
     """The TD target's best-of-N returns the particle with the largest min-Q; the update logs
     how much Q varies within a state's particles and between states (the diagnosis of what
-    DPMD's weights act on, docs/LEARNING.md)."""
+    DPMD's weights act on, docs/experiments/)."""
     from mjxrsm.agents.diffusion_agent import make_diffusion_policy
 
     cfg = small_config("dpmd")

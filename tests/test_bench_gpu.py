@@ -17,8 +17,11 @@ def test_tiny_plan_measures_every_cell(tmp_path, monkeypatch):
     assert [c["cell"] for c in cells] == [c.name for c in gpu.TINY]
     for c in cells:
         assert "error" not in c, c
-        assert c["env_steps_per_s"] > 0 and c["updates_per_s"] > 0
-        assert c["updates_per_chunk"] > 0
+        assert c["env_steps_per_s"] > 0
+        if not c["cell"].startswith("physics/"):
+            assert c["updates_per_s"] > 0 and c["updates_per_chunk"] > 0
+    physics = [c for c in cells if c["cell"].startswith("physics/")]
+    assert physics and all(c["impl"] for c in physics)  # the engines' cells: env step alone
     paper, parallel = cells[0], cells[1]
     assert paper["minutes_per_1m_env_steps"] > 0
     assert parallel["physics"]["env_steps_per_s"] > 0

@@ -295,22 +295,23 @@ def test_unknown_env_lists_choices_and_suggests(monkeypatch):
         make_env("point_mas")
     msg = str(err.value)
     assert "Did you mean 'point_mass'?" in msg
-    for name in ("point_mass", "pendulum", "humanoid", "inverted_pendulum"):
+    for name in ("point_mass", "pendulum", "brax_humanoid", "inverted_pendulum"):
         assert name in msg
-    with pytest.raises(ValueError, match="Did you mean 'halfcheetah'"):
-        make_env("HalfCheetah")
+    with pytest.raises(ValueError, match="Did you mean 'brax_halfcheetah'"):
+        make_env("brax_halfcheeta")
 
 
 def test_available_envs_and_kwargs(monkeypatch):
     monkeypatch.setitem(sys.modules, GYM_MODULE, None)
     names = envs.available_envs()
     assert names[:2] == ["point_mass", "pendulum"]
-    assert {"humanoid", "ant", "hopper", "inverted_double_pendulum"} <= set(names)
-    assert "swimmer" not in names
+    assert {"brax_humanoid", "brax_ant", "brax_hopper", "inverted_double_pendulum"} <= set(names)
+    assert "brax_swimmer" not in names
+    assert "humanoid" not in names  # the alias of Humanoid-v5, absent with the Gymnasium tasks
     assert make_env("point_mass", episode_length=7).episode_length == 7
-    # swimmer fails before brax is even imported, with a message saying why.
+    # Brax's swimmer fails before brax is even imported, with a message saying why.
     with pytest.raises(ValueError, match="does not support the MJX backend"):
-        make_env("swimmer")
+        make_env("brax_swimmer")
 
 
 def test_gymnasium_tasks_dispatch_lazily(monkeypatch):
@@ -321,7 +322,7 @@ def test_gymnasium_tasks_dispatch_lazily(monkeypatch):
     monkeypatch.setitem(sys.modules, GYM_MODULE, fake)
     assert "Fake-v5" in envs.available_envs()  # (Playground's tasks, if installed, follow)
     assert make_env("Fake-v5", episode_length=3) == "env"
-    assert made == [("Fake-v5", {"episode_length": 3})]
+    assert made == [("Fake-v5", {"impl": "auto", "nthread": 0, "episode_length": 3})]
     with pytest.raises(ValueError, match="Did you mean 'Fake-v5'"):
         make_env("Fake-v4")
 
@@ -393,3 +394,66 @@ def test_brax_inverted_pendulum_vmap_terminates_and_resets(monkeypatch, tmp_path
     assert np.abs(obs[t, 0]).max() < 0.02  # fresh reset: all coordinates within +-0.01
     assert int(info["steps"][t, 0]) == 0 and int(info["completed_length"][t, 0]) == t + 1
     assert np.asarray(info["steps"])[:, 1].tolist() == list(range(1, horizon + 1))
+
+
+def test_lower_case_paper_names_are_the_gymnasium_tasks_and_engines_are_checked():
+    """`humanoid` is Gymnasium's Humanoid-v5 (the paper's task) on the machine's fast engine;
+    an engine a task cannot run on is refused in one line."""
+    from configs.train import get_config
+
+    c = get_config("humanoid,dpmd,cpu")
+    assert c.env.name == "Humanoid-v5" and c.env.impl == "auto"
+    assert envs.canonical_name("hopper") == "Hopper-v5"
+    assert envs.engines_of("humanoid") == ("jax", "warp", "c")
+    assert envs.engines_of("brax_humanoid") == ("jax",)
+    with pytest.raises(ValueError, match="runs on \\['jax'\\] only"):
+        envs.check_env_impl("inverted_pendulum", "c")
+    with pytest.raises(ValueError, match="not an engine"):
+        envs.check_env_impl("Hopper-v5", "mujoco")
+    assert make_env("hopper").impl == "c"  # auto on a CPU
+
+
+def test_warp_without_its_runtime_is_refused(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "warp" else real(name, *a))
+    with pytest.raises(ValueError, match="pip install warp-lang"):
+        envs.check_env_impl("Hopper-v5", "warp")
+
+
+def test_c_on_an_accelerator_is_refused(monkeypatch):
+    import jax
+
+    from mjxrsm.envs.engines import resolve_impl
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    with pytest.raises(ValueError, match="across the bus"):
+        resolve_impl("Hopper-v5", "c", ("jax", "warp", "c"))
+    assert resolve_impl("Hopper-v5", "auto", ("jax", "warp", "c")) == "jax"
+
+
+def test_mjx_at_1024_envs_finishes_a_warmup_chunk():
+    """MJX's batched Cholesky used to deadlock XLA's CPU thread pool at ~1000 envs (silently,
+    CPU idle); `import mjxrsm` sets the scheduler flag that avoids it. In a subprocess with a
+    timeout, so a regression fails instead of hanging the suite."""
+    import os
+
+    code = (
+        "import jax, mjxrsm\n"
+        "from configs.train import get_config\n"
+        "from mjxrsm.trainer import make_trainer\n"
+        "c = get_config('HalfCheetah-v5,sac,cpu')\n"
+        "c.env.impl = 'jax'; c.num_envs = 1024; c.start_steps = 1024\n"
+        "c.algo.batch_size = 256; c.log_every = 1024; c.eval_episodes = 8\n"
+        "tr = make_trainer(c)\n"
+        "s, _ = tr.warmup_chunk(tr.init(jax.random.PRNGKey(0)))\n"
+        "print('steps', int(s.env_steps))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "steps 1024" in out.stdout

@@ -74,7 +74,7 @@ def test_every_preset_applies_to_every_algorithm(algo, preset):
 @pytest.mark.parametrize("algo", ALGOS)
 def test_the_parallel_preset_anneals_alpha_as_fast_per_env_step_as_the_cpu_preset(algo):
     """alpha's pace per env step (Adam moves log alpha ~lr per step) is lr * UTD / every; stepped
-    per update, UTD 1/64 annealed it 64x slower and SAC did not learn (docs/LEARNING.md)."""
+    per update, UTD 1/64 annealed it 64x slower and SAC did not learn (docs/experiments/)."""
 
     def pace(preset: str) -> float:
         c = get_config(f"HalfCheetah-v5,{algo},{preset}")

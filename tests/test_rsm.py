@@ -87,7 +87,7 @@ def test_dpmd_weights_formula_clip_and_constant():
 
 def test_per_state_weights_rank_a_states_actions_not_the_states():
     """`policy_samples=particles`: standardised within each state, so a state-wide shift or scale
-    of Q (what separates Hopper's states, docs/LEARNING.md) leaves the weights alone; each
+    of Q (what separates Hopper's states, docs/experiments/) leaves the weights alone; each
     state's weights average 1; the clip binds on z."""
     q = jnp.array([[0.0, 0.1, 0.2, 0.3], [5.0, 5.0, 5.0, 9.0]])
     lam = 0.5

@@ -107,7 +107,7 @@ def alpha_rate_of(preset: str, like: str, alpha_lr: float, alpha_update_every: i
     Why: Adam moves log alpha by about its learning rate per step, so alpha's pace per env step
     is alpha_lr * utd_ratio / alpha_update_every. Stepped per update, it anneals 64x slower per
     env step at UTD 1/64 than at UTD 1, where the schedules were tuned; SAC so kept a near-uniform
-    policy for 500k env steps in the parallel regime (docs/LEARNING.md). Change the preset's
+    policy for 500k env steps in the parallel regime (docs/experiments/). Change the preset's
     utd_ratio and this follows."""
     from configs.train import PRESETS as RUN_PRESETS
 
@@ -129,7 +129,7 @@ DIFFUSION_PRESETS: dict[str, dict] = {
 }
 # The parallel preset keeps the schedule that learns at low update counts (no delays, two critic
 # steps) with the official 3x256 nets, 16 particles and 10 steps (the 8-particle, 5-step sampler
-# lagged far behind on HalfCheetah-v5: docs/LEARNING.md), and alpha annealed as fast per env
+# lagged far behind on HalfCheetah-v5: docs/experiments/), and alpha annealed as fast per env
 # step as in the cpu preset (every update, at a rate 1/UTD larger: `alpha_rate_of`).
 DIFFUSION_PRESETS["parallel"] = {
     **DIFFUSION_PRESETS["cpu"],

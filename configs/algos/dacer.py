@@ -41,7 +41,7 @@ RANGES = {
 # Short runs: a constant policy lr and an alpha step every 100 updates, so that alpha anneals from
 # 3 to its equilibrium within ~5k updates, as the diffusion presets anneal DPMD/SDAC's (official
 # 10k: a 20k-update run moves alpha twice, and every 1,000 left inverted_pendulum at ~140 after
-# 20k env steps with alpha still at 1.9: docs/LEARNING.md); the mixture fit on 64 states.
+# 20k env steps with alpha still at 1.9: docs/experiments/); the mixture fit on 64 states.
 _SHORT_RUNS = {"lr_decay_begin": 10**9, "alpha_update_every": 100, "entropy_states": 64}
 PRESETS = {"cpu": _SHORT_RUNS,
            "parallel": {**_SHORT_RUNS, **alpha_rate_of("parallel", "cpu", get_config().alpha_lr,

@@ -42,17 +42,13 @@ RANGES = {k: DIFFUSION_RANGES[k] for k in (
 # It takes ReLU and critic lr 1e-3 too (its nets stay the official 3x256): at 256 envs and UTD
 # 1/64 on HalfCheetah-v5, 2,890 +- 605 at 1M against mish/3e-4's 1,686 +- 459 (3 seeds each;
 # paired +1,204 +- 1,058, two seeds of three higher), ~15% less wall clock per run
-# (docs/LEARNING.md "The parallel regime: more seeds").
+# (docs/experiments/ "The parallel regime: more seeds").
 _RELU_FAST_CRITIC = {"activation": "relu", "critic_lr": 1e-3}
 PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256), **_RELU_FAST_CRITIC},
                             "parallel": {**_RELU_FAST_CRITIC, "alpha_lr": alpha_rate_of(
                                 "parallel", "cpu", get_config().alpha_lr)["alpha_lr"]}}
 
-# On a CPU SAC collects with 1 env instead of the preset's 16 (still one update per env step):
-# HalfCheetah-v5 6,072 +- 100 at 100k (3 seeds) against 5,535 +- 72, Hopper-v5 2,317 +- 720
-# (2 seeds) against 1,635 +- 441; each update follows one new transition, as in the published
-# SACs, instead of sixteen. docs/LEARNING.md; bench/results/learning-locomotion-cpu and
-# learning-sac-n16.
+# On a CPU SAC collects with 1 env (docs/PRESETS.md, "Evidence").
 RUN_PRESETS: dict[str, dict] = {"cpu": {"num_envs": 1}}
 
 COLOR = "C1"  # in every plot (bench/report.py)

@@ -5,7 +5,7 @@ TD target's own next states and next actions (s', a'), weights exp(clip(norm(Q),
 from the critics after their first update. Official quirks are switches in configs/algos/dpmd.py:
 `q_norm` (precedence bug by default), `constant_weights`, `double_critic_step`, and
 `policy_samples` (`td_next`, official; `particles`: all N particles per state, weighted within
-the state, a deviation measured in docs/LEARNING.md).
+the state, a deviation measured in docs/experiments/).
 """
 
 from __future__ import annotations
