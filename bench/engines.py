@@ -241,8 +241,9 @@ def report(result: dict) -> str:
     rows = [[r["task"], r["num_envs"], fmt(r.get("raw")), fmt(r.get("c")), fmt(r.get("jax")),
              fmt(r.get("warp")), fmt(r.get("c_over_raw")), fmt(r.get("c_over_jax")),
              fmt(r.get("physics_share_of_chunk"))] for r in result["summary"]]
+    commit = prov.get("git", {}).get("commit")
     return (f"# Physics engines: env-steps/s\n\n{host.get('cpu_model', '?')}, "
-            f"{host.get('cpu_usable', '?')} usable cores; commit {prov.get('git', {}).get('commit')}"
+            f"{host.get('cpu_usable', '?')} usable cores; commit {commit}"
             f"\n\n{md_table(head, rows)}\n")
 
 

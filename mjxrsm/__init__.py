@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 # so it is set here, before any computation, unless the user chose otherwise.
 _CPU_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
 if _CPU_SCHEDULER_FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_CPU_SCHEDULER_FLAG}=false".strip()
+    _flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{_flags} {_CPU_SCHEDULER_FLAG}=false".strip()
 
 if TYPE_CHECKING:
     from mjxrsm.policy_io import Policy

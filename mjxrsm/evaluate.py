@@ -49,8 +49,8 @@ def mjx_episodes(policy: Policy, env: Any, episodes: int, key: jax.Array) -> dic
 
 
 # Options of the MJX ports that Gymnasium's own constructors do not take.
-_MJX_ONLY_OPTIONS = ("max_episode_steps", "impl", "nthread", "mujoco_contact_frames", "mjx_solver", "mjx_iterations",
-                     "mjx_ls_iterations")
+_MJX_ONLY_OPTIONS = ("max_episode_steps", "impl", "nthread", "mujoco_contact_frames",
+                     "mjx_solver", "mjx_iterations", "mjx_ls_iterations")
 
 
 def gymnasium_episodes(name: str, act: Any, episodes: int, max_steps: int, seed: int,

@@ -9,7 +9,8 @@ The mapping onto our `Env` is `mjxrsm.envs.adapter.SuiteEnv`'s; the whole Brax `
 Brax is imported only when an env is built, because importing it takes seconds.
 
 Brax quirks worth knowing:
-- `swimmer` (`brax_swimmer` here) only supports Brax's 'generalized' backend; it raises here with a clear message.
+- `swimmer` (`brax_swimmer` here) only supports Brax's 'generalized' backend; it raises here
+  with a clear message.
 - Actions are passed through unscaled. Brax rescales [-1, 1] to the actuator range only for
   `inverted_pendulum` (range [-3, 3]); `humanoid`/`humanoidstandup` have ctrlrange [-0.4, 0.4] and
   `pusher` [-2, 2], so MJX clamps humanoid actions beyond +-0.4 and pusher reaches only half its

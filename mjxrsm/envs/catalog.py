@@ -1,5 +1,6 @@
-"""The task names of each source (and the engines they run on), kept free of JAX: checking a config's env name (and listing the
-valid ones) must not import JAX, Brax or MuJoCo, so that bad input is refused at once. The task
+"""The task names of each source (and the engines they run on), kept free of JAX: checking a
+config's env name (and listing the valid ones) must not import JAX, Brax or MuJoCo, so that bad
+input is refused at once. The task
 modules (toy.py, brax_mjx.py, playground.py) take their names from here."""
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import mujoco
+
 from mjxrsm.envs.engines.fields import Fields
 from mjxrsm.envs.gymnasium_mjx._core import GymnasiumMJXEnv, healthy_term, state_vector
 
