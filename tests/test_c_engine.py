@@ -166,3 +166,18 @@ def test_training_on_the_c_engine_resumes_exactly(tmp_path):
     for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert "train/physics_diverged" in m_straight
+
+
+def test_reset_where_resets_only_the_lanes_asked_for():
+    """The auto-reset's forward runs only for finished episodes; those lanes equal a full reset
+    bit for bit, the others are zeros (discarded by the wrapper's select)."""
+    env = make("Ant-v5", impl="c")
+    keys = jax.random.split(jax.random.key(5), 4)
+    full = jax.jit(jax.vmap(env.reset))(keys)
+    needed = jp.array([True, False, True, False])
+    some = jax.jit(jax.vmap(env.reset_where))(keys, needed)
+    none = jax.jit(jax.vmap(env.reset_where))(keys, jp.zeros(4, bool))
+    for i in (0, 2):
+        np.testing.assert_array_equal(some.physics.state[i], full.physics.state[i])
+        np.testing.assert_array_equal(some.obs[i], full.obs[i])
+    assert not np.asarray(some.physics.state[1]).any() and not np.asarray(none.physics.state).any()

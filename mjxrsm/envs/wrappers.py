@@ -113,7 +113,10 @@ class TrainingWrapper:
 
         episode_return = info["episode_return"] + inner.reward.astype(jnp.float32)
         rng, reset_key = jax.random.split(info["rng"])
-        fresh = self.env.reset(reset_key)
+        # An env that can reset only the lanes that need it (the C engine: one forward per
+        # finished episode instead of one per env and step) gets `done`; the others reset all.
+        reset_where = getattr(self.env, "reset_where", None)
+        fresh = self.env.reset(reset_key) if reset_where is None else reset_where(reset_key, done)
 
         zero_i = jnp.zeros((), jnp.int32)
         zero_f = jnp.zeros((), jnp.float32)

@@ -104,6 +104,13 @@ class _Simulator:
         return out
 
 
+def _zero_where(x: np.ndarray, drop: np.ndarray, n: int) -> np.ndarray:
+    """`x` ([*lead, ...]) with the lanes in `drop` ([n], flat over lead) zeroed."""
+    flat = np.array(x).reshape(n, -1)
+    flat[drop] = 0
+    return flat.reshape(np.shape(x))
+
+
 class CEngine:
     """`frame_skip` x `mj_step` of C MuJoCo per step, for every env of the batch in one call."""
 
@@ -138,6 +145,13 @@ class CEngine:
         return jax.pure_callback(self._host_init, self._result_shape(),
                                  jp.asarray(qpos, jp.float32), jp.asarray(qvel, jp.float32),
                                  vmap_method="broadcast_all")
+
+    def init_where(self, qpos: jax.Array, qvel: jax.Array, needed: jax.Array) -> CPhysics:
+        """`init` where `needed`, zeros elsewhere: the auto-reset's forward then costs one
+        `mj_forward` per finished episode instead of one per env and step."""
+        return jax.pure_callback(self._host_init, self._result_shape(),
+                                 jp.asarray(qpos, jp.float32), jp.asarray(qvel, jp.float32),
+                                 jp.asarray(needed, jp.bool_), vmap_method="broadcast_all")
 
     def step(self, physics: CPhysics, ctrl: jax.Array) -> CPhysics:
         """Gymnasium's `do_simulation`: ctrl, `frame_skip` x `mj_step`, contact forces."""
@@ -185,19 +199,33 @@ class CEngine:
         state = np.ascontiguousarray(rows).view(np.uint32).reshape(*lead, self.nstate, 2)
         return CPhysics(state=state, fields=fields, diverged=diverged.reshape(lead))
 
-    def _host_init(self, qpos: np.ndarray, qvel: np.ndarray) -> CPhysics:
+    def _host_init(self, qpos: np.ndarray, qvel: np.ndarray,
+                   needed: np.ndarray | None = None) -> CPhysics:
         lead = qpos.shape[:-1]
         n = math.prod(lead)
+        ids = None if needed is None else np.flatnonzero(np.broadcast_to(needed, lead))
+        if ids is not None and ids.size == 0:
+            return self._zeros(lead)
         sim = self._acquire(n)
         try:
-            sim.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
-            sim.qpos[...] = qpos.reshape(n, -1)
-            sim.qvel[...] = qvel.reshape(n, -1)
-            diverged = sim.run(sim.batch.forward)
+            sim.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+            rows = slice(None) if ids is None else ids
+            sim.qpos[rows] = qpos.reshape(n, -1)[rows]
+            sim.qvel[rows] = qvel.reshape(n, -1)[rows]
+            diverged = sim.run(lambda: sim.batch.forward(ids))
             forces = np.zeros((n, self.mj_model.nbody, 6)) if self._contact_forces else None
-            return self._outputs_of(sim, lead, sim.batch.state.copy(), diverged, forces)
+            out = self._outputs_of(sim, lead, sim.batch.state.copy(), diverged, forces)
         finally:
             self._release(sim)
+        if ids is not None:  # lanes not reset: zeros, not another simulation's leftovers
+            keep = np.zeros(n, bool)
+            keep[ids] = True
+            out = jax.tree.map(lambda x: _zero_where(x, ~keep, n), out)
+        return out
+
+    def _zeros(self, lead: tuple[int, ...]) -> CPhysics:
+        shape = self._result_shape()
+        return jax.tree.map(lambda s: np.zeros((*lead, *s.shape), s.dtype), shape)
 
     def _host_step(self, state: np.ndarray, ctrl: np.ndarray) -> CPhysics:
         lead = state.shape[:-2]

@@ -78,6 +78,11 @@ class MJXEngine:
             data = _same_dtypes(mjx.forward(self.sys, data), data)
         return data.replace(qpos=qpos)
 
+    def init_where(self, qpos: jax.Array, qvel: jax.Array, needed: jax.Array) -> mjx.Data:
+        """`init` for every lane (under vmap a branch would run both sides anyway)."""
+        del needed
+        return self.init(qpos, qvel)
+
     def step(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
         """`do_simulation`: set ctrl, `frame_skip` x `mj_step` (one compiled step in a
         `fori_loop`), then `mj_rnePostConstraint` if the task reads contact forces."""

@@ -150,6 +150,15 @@ class GymnasiumMJXEnv:
 
     def reset(self, key: jax.Array) -> EnvState:
         """Gymnasium's `reset_model`: qpos0/zero velocity plus `reset_noise_scale` noise."""
+        return self.set_state(*self._reset_state(key))
+
+    def reset_where(self, key: jax.Array, needed: jax.Array) -> EnvState:
+        """`reset(key)` where `needed`; elsewhere an unspecified state the caller discards (the
+        auto-reset selects it only where an episode ended), which the engine may skip."""
+        qpos, qvel = self._reset_state(key)
+        return self.state_from_physics(self.engine.init_where(qpos, qvel, needed))
+
+    def _reset_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         kq, kv = jax.random.split(key)
         s = self.reset_noise_scale
         qpos = self.init_qpos + jax.random.uniform(
@@ -161,7 +170,7 @@ class GymnasiumMJXEnv:
             noise = jax.random.uniform(
                 kv, self.init_qvel.shape, minval=-s, maxval=s, dtype=self.init_qvel.dtype
             )
-        return self.set_state(qpos, self.init_qvel + noise)
+        return qpos, self.init_qvel + noise
 
     def set_state(self, qpos: jax.Array, qvel: jax.Array) -> EnvState:
         """Gymnasium's `set_state` on fresh data (`mj_resetData` + `mj_forward`) and its obs.
