@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from bench.common import Timing, compile_timed, per_call, time_steady
-from mjxrsm.replay import Transition
+from mjxrsm.core.replay import Transition
 
 
 def random_batch(key: jax.Array, lead: tuple[int, ...], obs_size: int, act_size: int) -> Transition:

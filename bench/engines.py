@@ -127,7 +127,7 @@ def chunk_cell(spec: dict) -> dict:
     import jax
 
     from configs.train import get_config
-    from mjxrsm.trainer import make_trainer
+    from mjxrsm.core.trainer import make_trainer
 
     c = get_config(f"{spec['task']},dpmd,cpu")
     c.env.impl = "c"

@@ -150,7 +150,7 @@ def measure(cell: Cell, overrides: dict[str, Any], timing: Timing) -> dict[str, 
     if cell.kind == "physics":
         return measure_physics(cell, timing)
 
-    from mjxrsm.trainer import make_trainer
+    from mjxrsm.core.trainer import make_trainer
 
     config = cell_config(cell, overrides)
     t0 = time.perf_counter()

@@ -55,13 +55,13 @@ from bench.common import (
     write_json,
 )
 from bench.report import algo_color
-from mjxrsm.algorithms import algorithm_names
-from mjxrsm.ranges import flat_items
-from mjxrsm.run_dir import ABSENT_MEANS, BOOKKEEPING, config_changes, same_setting
+from mjxrsm.config.algorithms import algorithm_names
+from mjxrsm.config.ranges import flat_items
+from mjxrsm.rundir.workdir import ABSENT_MEANS, BOOKKEEPING, config_changes, same_setting
 
 MODULE = "bench.learning"
 LOCK_NAME = ".learning.lock"  # serialises the rebuild of a results directory's report
-ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
+ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/config/algorithms.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +135,7 @@ def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: i
                overrides: dict[str, Any]):
     """The config of one run: preset + budget-derived schedule + user overrides."""
     from configs.train import get_config
-    from mjxrsm.config_check import validate
+    from mjxrsm.config.check import validate
 
     config = get_config(f"{env},{algo},{preset.trainer_preset}")
     config.seed = seed

@@ -27,7 +27,7 @@ def build_config(env: str, algo: str, preset: str, overrides: dict[str, Any]):
 
 def _schedule_aligned(config, chunk_iters: int) -> int:
     """Round the chunk length up to whole UTD periods, so every chunk does the same updates."""
-    from mjxrsm.trainer import UpdateSchedule
+    from mjxrsm.core.trainer import UpdateSchedule
 
     every = UpdateSchedule.from_ratio(config.utd_ratio, config.num_envs).every
     return max(every, -(-chunk_iters // every) * every)
@@ -39,9 +39,9 @@ def measure_trainer(config, chunk_iters: int, timing: Timing) -> dict[str, Any]:
 
     from bench.breakdown import random_batch
     from bench.common import compile_timed, per_call, time_steady
-    from mjxrsm import replay
-    from mjxrsm.config_check import validate
-    from mjxrsm.trainer import make_trainer
+    from mjxrsm.config.check import validate
+    from mjxrsm.core import replay
+    from mjxrsm.core.trainer import make_trainer
 
     chunk_iters = _schedule_aligned(config, chunk_iters)
     config.log_every = config.num_envs * chunk_iters
@@ -110,8 +110,8 @@ def worker_official(spec: dict) -> dict:
 
 def worker_breakdown(spec: dict) -> dict:
     from bench.breakdown import breakdown
+    from mjxrsm.core.trainer import env_kwargs
     from mjxrsm.envs import make_env
-    from mjxrsm.trainer import env_kwargs
 
     config, applied = build_config(spec["env"], spec["algo"], spec["preset"], spec["overrides"])
     env = make_env(config.env.name, **env_kwargs(config))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mjxrsm.algorithms import algorithms
+from mjxrsm.config.algorithms import algorithms
 
 
 def algo_color(algo: str) -> str:

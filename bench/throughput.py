@@ -65,10 +65,10 @@ from bench.throughput_report import (
     plot,
 )
 from bench.yardsticks import worker_brax_sac, worker_physics
-from mjxrsm.algorithms import algorithm_names
+from mjxrsm.config.algorithms import algorithm_names
 
 MODULE = "bench.throughput"
-ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/algorithms.py)
+ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/config/algorithms.py)
 # Compile times are figures here: a persistent compilation cache set by the user must not apply.
 NO_COMPILE_CACHE = {"JAX_COMPILATION_CACHE_DIR": None}
 SKIPPABLE = ("official", "breakdown", "physics", "brax", "sweeps", "grid")
@@ -281,8 +281,8 @@ def _check_keys(keys, profile: Profile, flag: str) -> None:
 def _check_config(env: str, algo: str, preset: str, overrides: dict) -> str | None:
     """Why this cell cannot run (invalid config, e.g. a UTD that does not divide), or None."""
     try:
-        from mjxrsm.config_check import validate
-        from mjxrsm.trainer import UpdateSchedule
+        from mjxrsm.config.check import validate
+        from mjxrsm.core.trainer import UpdateSchedule
 
         config, _ = build_config(env, algo, preset, overrides)
         validate(config)

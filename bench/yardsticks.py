@@ -92,8 +92,8 @@ def worker_brax_sac(spec: dict) -> dict:
     from brax.training.agents.sac import networks as sac_networks
     from brax.training.agents.sac import train as sac_train
 
+    from mjxrsm.core.trainer import UpdateSchedule
     from mjxrsm.envs import make_env
-    from mjxrsm.trainer import UpdateSchedule
 
     acting.Evaluator = _NoEvaluator
     patched.append("brax.training.acting.Evaluator -> no-op (evaluation is not timed)")

@@ -1,6 +1,7 @@
 """The training config: `--config=configs/train.py:ENV,ALGO[,PRESET]`.
 
-ALGO is any registered algorithm (mjxrsm/algorithms.py), PRESET one of `PRESETS` or `auto` (the
+ALGO is any registered algorithm (mjxrsm/config/algorithms.py), PRESET one of `PRESETS` or `auto`
+(the
 default: `parallel` on a GPU/TPU, `cpu` on a CPU; `paper` = the official settings). A preset is
 data: the run-level values below plus each algorithm's own `RUN_PRESETS[preset]` (run-level keys,
 e.g. SAC's 1 env on a CPU) and `PRESETS[preset]` (algo keys) in configs/algos/<algo>.py; adding
@@ -16,9 +17,9 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mjxrsm.config.platform import may_have_accelerator
+from mjxrsm.config.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
 from mjxrsm.envs.engines import IMPLS
-from mjxrsm.platform import may_have_accelerator
-from mjxrsm.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
 
 # Run-level preset values (dotted keys; `algo.*` ones apply to every algorithm). `paper` is the
 # base config itself.
@@ -94,9 +95,10 @@ def base_config() -> ConfigDict:
     return c
 
 
-# What each run setting may hold (mjxrsm/ranges.py); each algorithm's own are in its config file.
+# What each run setting may hold (mjxrsm/config/ranges.py); each algorithm's own are in its config
+# file.
 # Cross-setting rules (utd_ratio * num_envs integral, start_steps >= batch_size, ...) are in
-# mjxrsm/config_check.py.
+# mjxrsm/config/check.py.
 RANGES = {
     "seed": Int(0, 2**31 - 1),
     "preset": Choice(tuple(PRESETS)),
@@ -137,7 +139,7 @@ def set_values(c: ConfigDict, values: Mapping[str, Any], where: str) -> None:
 def apply_preset(c: ConfigDict, preset: str) -> None:
     """The run-level values of `preset`, then the algorithm's own run-level and algo-level ones
     (which win where both set)."""
-    from mjxrsm.algorithms import get_algorithm
+    from mjxrsm.config.algorithms import get_algorithm
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
@@ -164,7 +166,7 @@ def resolve_preset(preset: str) -> str:
 
 def usage() -> str:
     """The CLI's help for --config, with the valid choices."""
-    from mjxrsm.algorithms import algorithm_names
+    from mjxrsm.config.algorithms import algorithm_names
 
     return (f"ENV,ALGO[,PRESET] config; ALGO in {{{', '.join(algorithm_names())}}}, PRESET in "
             f"{{{', '.join([AUTO, *PRESETS])}}} (default auto), ENV: any task (an unknown one "
@@ -173,7 +175,7 @@ def usage() -> str:
 
 def get_config(arg: str | None = None) -> ConfigDict:
     """`arg` = "ENV,ALGO[,PRESET]", e.g. "humanoid,dpmd" or "ant,sdac,parallel"."""
-    from mjxrsm.algorithms import get_algorithm
+    from mjxrsm.config.algorithms import get_algorithm
     from mjxrsm.envs import canonical_name, check_env_name  # light import: no brax/mujoco
 
     parts = [p.strip() for p in ("inverted_pendulum,dpmd" if arg is None else arg).split(",")]

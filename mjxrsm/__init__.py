@@ -17,13 +17,14 @@ if _CPU_SCHEDULER_FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{_flags} {_CPU_SCHEDULER_FLAG}=false".strip()
 
 if TYPE_CHECKING:
-    from mjxrsm.policy_io import Policy
+    from mjxrsm.rundir.policy_io import Policy
 
 
 def load_policy(run_dir: Any, step: int | None = None, stream: Any = None) -> Policy:
-    """A trained run's policy, `policy(obs, key) -> action` (see mjxrsm/policy_io.py). Imported
+    """A trained run's policy, `policy(obs, key) -> action` (see mjxrsm/rundir/policy_io.py).
+    Imported
     lazily so that `import mjxrsm` stays cheap."""
-    from mjxrsm.policy_io import load_policy as _load
+    from mjxrsm.rundir.policy_io import load_policy as _load
 
     return _load(run_dir, step, stream)
 

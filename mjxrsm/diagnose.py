@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mjxrsm.cli_input import UsageError, refuse
+from mjxrsm.cli.input import UsageError, refuse
 
 # Shown by default, in this order, when the run logged them; then every `<algo>/...` metric.
 HEADLINE = ("eval/return_mean", "alpha", "entropy", "entropy_proxy", "critic/loss",

@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mjxrsm import video  # sets MUJOCO_GL before anything imports MuJoCo
+from mjxrsm.core.episodes import play_episodes
 from mjxrsm.envs.options import env_kwargs
-from mjxrsm.evaluation import play_episodes
-from mjxrsm.policy_io import Policy, load_policy
+from mjxrsm.rundir import video  # sets MUJOCO_GL before anything imports MuJoCo
+from mjxrsm.rundir.policy_io import Policy, load_policy
 
 
 def _stats(returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from ml_collections import ConfigDict
 
-from mjxrsm.config_check import advisories, validate
-from mjxrsm.run_dir import check_resume_config, check_workdir, write_config
+from mjxrsm.config.check import advisories, validate
+from mjxrsm.rundir.workdir import check_resume_config, check_workdir, write_config
 
 if TYPE_CHECKING:
     from absl.flags import FlagValues
@@ -88,7 +88,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     be continued later with `resume=True`. Resuming with settings that change the computation
     (run_dir.SAFE_ON_RESUME lists those that do not) needs `allow_config_change`.
     """
-    from mjxrsm.quiet import quiet_third_party
+    from mjxrsm.cli.quiet import quiet_third_party
 
     quiet_third_party()  # before anything imports MJX or Brax
     validate(config)
@@ -100,11 +100,11 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     import jax
     from absl import logging as absl_logging
 
-    from mjxrsm.checkpoint import Checkpointer
-    from mjxrsm.reporting import Reporter, start_line
-    from mjxrsm.stall import StallWatch
-    from mjxrsm.trainer import make_trainer
-    from mjxrsm.wandb_log import WandbSink
+    from mjxrsm.core.trainer import make_trainer
+    from mjxrsm.rundir.checkpoint import Checkpointer
+    from mjxrsm.rundir.reporting import Reporter, start_line
+    from mjxrsm.rundir.stall import StallWatch
+    from mjxrsm.rundir.wandb_log import WandbSink
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
     print(start_line(config, workdir), file=stream, flush=True)
@@ -223,7 +223,7 @@ def define_flags(argv: list[str]) -> FlagValues:
     `argv`)."""
     from absl import flags
 
-    from mjxrsm import cli_input
+    from mjxrsm.cli import input as cli_input
 
     fv = flags.FlagValues()
     cli_input.define_config_flag(fv, argv)
@@ -249,7 +249,7 @@ def cli(argv: list[str] | None = None) -> None:
     exits 1 with one `error:` line saying what was kept."""
     from absl import flags
 
-    from mjxrsm import cli_input
+    from mjxrsm.cli import input as cli_input
 
     argv = list(sys.argv if argv is None else argv)
     fv = define_flags(argv)
@@ -259,7 +259,7 @@ def cli(argv: list[str] | None = None) -> None:
         cli_input.refuse(e)
     flags.FLAGS.mark_as_parsed()  # absl logging (Orbax) expects parsed global flags
     if fv.multihost:
-        from mjxrsm.sharding import initialize_multihost
+        from mjxrsm.core.sharding import initialize_multihost
 
         initialize_multihost()
     try:

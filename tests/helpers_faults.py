@@ -38,9 +38,9 @@ def _hold_in_save(step: int) -> None:
 
 
 def _hold_in_eval(n: int) -> None:
-    import mjxrsm.trainer
+    import mjxrsm.core.trainer
 
-    original = mjxrsm.trainer.make_trainer
+    original = mjxrsm.core.trainer.make_trainer
     calls = [0]
 
     def make_trainer(config):
@@ -55,7 +55,7 @@ def _hold_in_eval(n: int) -> None:
 
         return dataclasses.replace(trainer, evaluate=evaluate)
 
-    mjxrsm.trainer.make_trainer = make_trainer
+    mjxrsm.core.trainer.make_trainer = make_trainer
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.stats import norm
 
-from mjxrsm.networks import NoisePredictor
+from mjxrsm.models.networks import NoisePredictor
 
 
 def gaussian_denoiser_values(alpha_bar, mu, sd, a_t: jax.Array, t: jax.Array) -> jax.Array:

@@ -26,15 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers_runs import tiny_config  # noqa: E402
 
-from mjxrsm import sharding  # noqa: E402
 from mjxrsm.agents.base import critic_step, temperature_step  # noqa: E402
 from mjxrsm.agents.diffusion_agent import policy_grad_step  # noqa: E402
-from mjxrsm.checkpoint import Checkpointer, CheckpointError  # noqa: E402
-from mjxrsm.networks import CriticEnsemble  # noqa: E402
-from mjxrsm.normalization import ObsStats  # noqa: E402
-from mjxrsm.replay import Transition  # noqa: E402
-from mjxrsm.rsm import RunningStats  # noqa: E402
-from mjxrsm.trainer import make_trainer  # noqa: E402
+from mjxrsm.core import sharding  # noqa: E402
+from mjxrsm.core.normalization import ObsStats  # noqa: E402
+from mjxrsm.core.replay import Transition  # noqa: E402
+from mjxrsm.core.trainer import make_trainer  # noqa: E402
+from mjxrsm.models.networks import CriticEnsemble  # noqa: E402
+from mjxrsm.models.rsm import RunningStats  # noqa: E402
+from mjxrsm.rundir.checkpoint import Checkpointer, CheckpointError  # noqa: E402
 
 N = 4
 

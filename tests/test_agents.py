@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mjxrsm.agents import make_agent
-from mjxrsm.algorithms import algorithms
-from mjxrsm.replay import Transition
+from mjxrsm.config.algorithms import algorithms
+from mjxrsm.core.replay import Transition
 
 OBS, ACT, BATCH, N_ACT = 3, 2, 16, 5
 CONFIGS = {name: a.default_config for name, a in algorithms().items()}
@@ -205,7 +205,6 @@ def test_dpmd_particles_mode_fits_every_particle_with_per_state_weights():
     """`policy_samples=particles`: the policy step's loss is the weighted DSM on all N particles
     of the TD target's best-of-N, each state's weights standardised within it (rsm), with the
     same key; the official mode fits the one noisy a' per state."""
-    from mjxrsm import rsm
     from mjxrsm.agents import dpmd
     from mjxrsm.agents.diffusion_agent import (
         StepContext,
@@ -213,6 +212,7 @@ def test_dpmd_particles_mode_fits_every_particle_with_per_state_weights():
         make_optimizers,
         next_action,
     )
+    from mjxrsm.models import rsm
 
     cfg = small_config("dpmd", policy_samples="particles")
     agent = make_agent(cfg, OBS, ACT)

@@ -15,10 +15,10 @@ import pytest
 
 from configs.algos import dacer as dacer_config
 from configs.algos import qsm as qsm_config
-from mjxrsm import diffusion
 from mjxrsm.agents import dacer, qsm
 from mjxrsm.agents.diffusion_agent import make_diffusion_policy
-from mjxrsm.entropy import gmm_entropy
+from mjxrsm.models import diffusion
+from mjxrsm.models.entropy import gmm_entropy
 
 
 def _init(pol, obs_size, action_size, key):

@@ -145,8 +145,8 @@ def test_training_on_the_c_engine_resumes_exactly(tmp_path):
     """The whole physics state is in the carry: a checkpointed chunk resumes bit for bit."""
     from helpers_runs import tiny_config
 
-    from mjxrsm.checkpoint import Checkpointer
-    from mjxrsm.trainer import make_trainer
+    from mjxrsm.core.trainer import make_trainer
+    from mjxrsm.rundir.checkpoint import Checkpointer
 
     c = tiny_config("sac", env="hopper")
     assert c.env.name == "Hopper-v5"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from configs.train import get_config
-from mjxrsm.run_dir import write_config
+from mjxrsm.rundir.workdir import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = "--config=configs/train.py:point_mass,sac,cpu"

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from configs.train import PRESETS, get_config
-from mjxrsm import cli_input, ranges
-from mjxrsm.algorithms import algorithm_names, get_algorithm
-from mjxrsm.config_check import ConfigError, setting_ranges, validate
-from mjxrsm.ranges import Bool, Choice, Int, Name, Real, Widths, flat_items
+from mjxrsm.cli import input as cli_input
+from mjxrsm.config import ranges
+from mjxrsm.config.algorithms import algorithm_names, get_algorithm
+from mjxrsm.config.check import ConfigError, setting_ranges, validate
+from mjxrsm.config.ranges import Bool, Choice, Int, Name, Real, Widths, flat_items
 from mjxrsm.train import define_flags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def test_every_setting_has_a_range(algo):
     table = get_algorithm(algo).ranges()
     assert table is not None, (
         f"configs/algos/{algo}.py has no RANGES: add {{key: spec}} beside get_config() for every "
-        "setting (specs in mjxrsm/ranges.py), so bad values are refused before compiling")
+        "setting (specs in mjxrsm/config/ranges.py), so bad values are refused before compiling")
     for preset in PRESETS:
         config = get_config(f"point_mass,{algo},{preset}")
         missing = ranges.unranged(_keys(config), setting_ranges(algo))
@@ -170,7 +171,8 @@ def test_random_overrides_through_the_real_cli(tmp_path_factory, algo, overrides
 
 def test_option_names_match_their_implementations():
     """choices.py lists the option names without JAX; the modules that implement them agree."""
-    from mjxrsm import choices, diffusion, networks, rsm
+    from mjxrsm.config import choices
+    from mjxrsm.models import diffusion, networks, rsm
 
     assert set(networks.ACTIVATIONS) == set(choices.ACTIVATIONS)
     assert (diffusion.SCHEDULES, diffusion.SAMPLERS, rsm.Q_NORMS) == (
@@ -181,7 +183,7 @@ def test_configs_recorded_before_a_key_existed_still_match() -> None:
     """A run saved before `mesh.devices` / `algo.critic_hidden` existed resumes as the same run
     (those keys' absence meant one device and a critic as wide as the policy); a real change to
     such a key is still caught."""
-    from mjxrsm.run_dir import config_changes
+    from mjxrsm.rundir.workdir import config_changes
 
     new = {"mesh": {"devices": 1}, "algo": {"critic_hidden": [], "lr": 3e-4}, "wandb": False}
     old = {"algo": {"lr": 3e-4}}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mjxrsm import diagnose
-from mjxrsm.cli_input import UsageError
+from mjxrsm.cli.input import UsageError
 
 
 def _write(path: Path, header: list[str], rows: list[list[float]]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers_gaussian import gaussian_denoiser
 
-from mjxrsm import diffusion
+from mjxrsm.models import diffusion
 
 # §4.1: alpha_bar for T=20, linear schedule, beta scale 0.8, as printed in the doc.
 DOC_ALPHA_BAR = (

@@ -355,7 +355,7 @@ def test_brax_metrics_become_constant_info_keys(monkeypatch, tmp_path):
 def test_mjx_state_fingerprint_is_the_same_in_every_process(monkeypatch, tmp_path):
     """MJX keeps numpy arrays (repr'd with memory addresses) in its pytree metadata; the
     checkpoint fingerprint must not see them, or `--resume` refuses every MJX run's checkpoint."""
-    from mjxrsm.checkpoint import _fingerprint
+    from mjxrsm.rundir.checkpoint import _fingerprint
 
     monkeypatch.chdir(tmp_path)
     states = [jax.eval_shape(wrap_for_training(make_env("inverted_pendulum")).reset,
@@ -443,7 +443,7 @@ def test_mjx_at_1024_envs_finishes_a_warmup_chunk():
     code = (
         "import jax, mjxrsm\n"
         "from configs.train import get_config\n"
-        "from mjxrsm.trainer import make_trainer\n"
+        "from mjxrsm.core.trainer import make_trainer\n"
         "c = get_config('HalfCheetah-v5,sac,cpu')\n"
         "c.env.impl = 'jax'; c.num_envs = 1024; c.start_steps = 1024\n"
         "c.algo.batch_size = 256; c.log_every = 1024; c.eval_episodes = 8\n"

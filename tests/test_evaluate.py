@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from helpers_runs import tiny_config
 
-from mjxrsm import quiet
+from mjxrsm.cli import quiet
 from mjxrsm.evaluate import evaluate, gymnasium_episodes
+from mjxrsm.rundir.wandb_log import WandbSink, brax_name
 from mjxrsm.train import run
-from mjxrsm.wandb_log import WandbSink, brax_name
 
 
 def test_evaluate_writes_report_on_a_run_in_progress(tmp_path):
@@ -46,8 +46,8 @@ def test_gymnasium_loop_counts_first_episodes():
 def test_video_renders_a_model(tmp_path):
     import mujoco
 
-    from mjxrsm import video
     from mjxrsm.envs.gymnasium_mjx import gymnasium_assets_dir
+    from mjxrsm.rundir import video
 
     model = mujoco.MjModel.from_xml_path(f"{gymnasium_assets_dir()}/hopper.xml")
     q = np.tile(model.qpos0, (3, 1))

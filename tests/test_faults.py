@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mjxrsm.checkpoint import Checkpointer, CheckpointError
-from mjxrsm.reporting import Reporter
+from mjxrsm.rundir.checkpoint import Checkpointer, CheckpointError
+from mjxrsm.rundir.reporting import Reporter
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from mjxrsm.trainer import aggregate_metrics, mean_over_updates
+from mjxrsm.core.trainer import aggregate_metrics, mean_over_updates
 
 
 def test_gated_groups_average_only_over_the_steps_that_ran():

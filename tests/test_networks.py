@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mjxrsm.networks import (
+from mjxrsm.models.networks import (
     LOG_STD_MAX,
     LOG_STD_MIN,
     Critic,

@@ -13,10 +13,10 @@ import pytest
 from helpers_runs import tiny_config
 
 import mjxrsm
-from mjxrsm.checkpoint import Checkpointer
-from mjxrsm.policy_io import PolicyLoadError, checkpoint_steps
+from mjxrsm.core.trainer import make_trainer
+from mjxrsm.rundir.checkpoint import Checkpointer
+from mjxrsm.rundir.policy_io import PolicyLoadError, checkpoint_steps
 from mjxrsm.train import run
-from mjxrsm.trainer import make_trainer
 
 
 def _trainer_actions(config, run_dir: Path, obs: jax.Array, key: jax.Array) -> np.ndarray:

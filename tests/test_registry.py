@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from configs.train import PRESETS, get_config, usage
-from mjxrsm.algorithms import algorithm_names, algorithms, get_algorithm
-from mjxrsm.checkpoint import Checkpointer
-from mjxrsm.config_check import ConfigError, advisories, temperature_pace, validate
+from mjxrsm.config.algorithms import algorithm_names, algorithms, get_algorithm
+from mjxrsm.config.check import ConfigError, advisories, temperature_pace, validate
+from mjxrsm.core.trainer import make_trainer
 from mjxrsm.envs import check_env_kwargs, make_env
 from mjxrsm.envs.options import constructor_options, env_kwargs
-from mjxrsm.trainer import make_trainer
+from mjxrsm.rundir.checkpoint import Checkpointer
 
 ALGOS = algorithm_names()
 # Shrinks applied to whichever of these keys an algorithm has (no per-algorithm branches).

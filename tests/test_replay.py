@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mjxrsm import replay
-from mjxrsm.replay import Transition
+from mjxrsm.core import replay
+from mjxrsm.core.replay import Transition
 
 OBS_DIM, ACT_DIM = 3, 2
 

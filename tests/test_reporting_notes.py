@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from mjxrsm.reporting import Reporter, long_run_note
+from mjxrsm.rundir.reporting import Reporter, long_run_note
 
 
 def test_progress_says_no_eval_yet_and_notes_a_long_run_once(tmp_path):

@@ -29,8 +29,8 @@ from helpers_gaussian import (
     weighted_rms,
 )
 
-from mjxrsm import diffusion, rsm
-from mjxrsm.networks import CriticEnsemble, NoisePredictor
+from mjxrsm.models import diffusion, rsm
+from mjxrsm.models.networks import CriticEnsemble, NoisePredictor
 
 SCHED = diffusion.make_schedule(20, "linear", 0.8)
 T = SCHED.num_steps

@@ -1,5 +1,5 @@
-"""Data parallelism (mjxrsm/sharding.py): config checks, the helpers outside a shard_map, and the
-multi-device measurements of tests/sharding_checks.py (one subprocess with 4 CPU devices)."""
+"""Data parallelism (mjxrsm/core/sharding.py): config checks, the helpers outside a shard_map,
+and the multi-device measurements of tests/sharding_checks.py (a subprocess with 4 CPU devices)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from helpers_runs import tiny_config
 
-from mjxrsm import sharding
-from mjxrsm.config_check import ConfigError, divisibility_errors, validate
+from mjxrsm.config.check import ConfigError, divisibility_errors, validate
+from mjxrsm.core import sharding
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_host_counters_are_exact_past_int32():
     device counters wrapping at 2^31 (x64 is off) do not stop or mislabel a long run."""
     from types import SimpleNamespace
 
-    from mjxrsm.trainer import Trainer
+    from mjxrsm.core.trainer import Trainer
 
     trainer = SimpleNamespace(config=SimpleNamespace(num_envs=4096))
     state = SimpleNamespace(iteration=jnp.asarray(2**20 + 3, jnp.int32),
@@ -139,7 +139,7 @@ def test_warmup_is_the_same_whatever_the_device_count(four_devices):
 
 def test_chunk_collectives(four_devices):
     """No gathers or all-to-alls; only the all-reduces the design expects (see the docstring
-    of mjxrsm/sharding.py): per update the critic gradients, DPMD's two Q statistics and the
+    of mjxrsm/core/sharding.py): per update the critic gradients, DPMD's two Q statistics and the
     policy gradients, and the temperature step's entropy (replicated for DPMD, but the trainer's
     untyped map reduces every value it is given: one scalar); per env step the two observation
     moments; per chunk the metrics (means, then sums): 9 in the program (a scan body counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from mjxrsm.stall import StallWatch
+from mjxrsm.rundir.stall import StallWatch
 
 
 def test_a_stalled_chunk_is_reported_once_and_a_normal_one_is_not():

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from configs.train import get_config
-from mjxrsm.checkpoint import Checkpointer, CheckpointError
-from mjxrsm.config_check import ConfigError, validate
+from mjxrsm.config.check import ConfigError, validate
+from mjxrsm.core.trainer import UpdateSchedule, make_trainer
+from mjxrsm.rundir.checkpoint import Checkpointer, CheckpointError
 from mjxrsm.train import TrainingDivergedError, check_finite, run
-from mjxrsm.trainer import UpdateSchedule, make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,7 +216,7 @@ def test_corrupt_checkpoint_gives_actionable_error(tmp_path):
 
 
 def test_obs_stats_merge_matches_numpy():
-    from mjxrsm.normalization import ObsStats
+    from mjxrsm.core.normalization import ObsStats
 
     rng = np.random.default_rng(0)
     data = rng.normal(3.0, 2.0, size=(7 * 32, 5)).astype(np.float32)

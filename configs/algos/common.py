@@ -3,8 +3,8 @@ and their shared preset adjustments (why: docs/PRESETS.md)."""
 
 from ml_collections import ConfigDict
 
-from mjxrsm import choices
-from mjxrsm.ranges import (
+from mjxrsm.config import choices
+from mjxrsm.config.ranges import (
     COUNT,
     DISCOUNT,
     LEARNING_RATE,
@@ -61,7 +61,7 @@ def diffusion_actor_critic() -> ConfigDict:
     return c
 
 
-# What each setting above may hold (mjxrsm/ranges.py; checked by config_check.validate).
+# What each setting above may hold (mjxrsm/config/ranges.py; checked by config_check.validate).
 DIFFUSION_RANGES = {
     "hidden": Widths(),
     "critic_hidden": Widths(empty_ok=True),

@@ -4,7 +4,7 @@ with DACER's own schedule scale, learning rates, exploration and temperature."""
 from ml_collections import ConfigDict
 
 from configs.algos.common import DIFFUSION_RANGES, alpha_rate_of, diffusion_actor_critic
-from mjxrsm.ranges import Int
+from mjxrsm.config.ranges import Int
 
 
 def get_config() -> ConfigDict:
@@ -21,7 +21,7 @@ def get_config() -> ConfigDict:
     c.alpha_lr = 3e-2
     c.alpha_update_every = 10_000
     c.double_critic_step = False
-    # Entropy estimate for the temperature (mjxrsm/entropy.py): a Gaussian mixture per state.
+    # Entropy estimate for the temperature (mjxrsm/models/entropy.py): a Gaussian mixture per state.
     c.entropy_samples = 200  # actions sampled per state
     c.entropy_components = 3
     c.entropy_states = 0  # batch states used (0: the whole batch, official)

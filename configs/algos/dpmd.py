@@ -3,8 +3,8 @@
 from ml_collections import ConfigDict
 
 from configs.algos.common import DIFFUSION_PRESETS, DIFFUSION_RANGES, diffusion_actor_critic
-from mjxrsm import choices
-from mjxrsm.ranges import Bool, Choice, Real
+from mjxrsm.config import choices
+from mjxrsm.config.ranges import Bool, Choice, Real
 
 
 def get_config() -> ConfigDict:

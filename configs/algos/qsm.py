@@ -5,7 +5,7 @@ no reward scaling (official)."""
 from ml_collections import ConfigDict
 
 from configs.algos.common import DIFFUSION_RANGES, diffusion_actor_critic
-from mjxrsm.ranges import Real
+from mjxrsm.config.ranges import Real
 
 
 def get_config() -> ConfigDict:

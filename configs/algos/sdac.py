@@ -3,7 +3,7 @@
 from ml_collections import ConfigDict
 
 from configs.algos.common import DIFFUSION_PRESETS, DIFFUSION_RANGES, diffusion_actor_critic
-from mjxrsm.ranges import Bool, Int, Real
+from mjxrsm.config.ranges import Bool, Int, Real
 
 
 def get_config() -> ConfigDict:

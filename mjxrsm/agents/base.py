@@ -3,7 +3,7 @@ twin-critic TD step. An algorithm is a policy loss plus a few settings on top of
 
 Data parallelism lives in these shared helpers, not in the algorithms: every gradient goes through
 `value_and_mean_grad` (averaged over the trainer's devices, plain `jax.value_and_grad` outside its
-shard_map) and batch statistics that feed replicated state through `mjxrsm.sharding`'s
+shard_map) and batch statistics that feed replicated state through `mjxrsm.core.sharding`'s
 `batch_mean`/`data_mean`. An algorithm that uses `critic_step`, `policy_grad_step` and
 `temperature_step` (or `value_and_mean_grad` for its own losses) is data-parallel as written."""
 
@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mjxrsm.policy import temperature_loss
-from mjxrsm.replay import Transition
-from mjxrsm.sharding import data_mean, value_and_mean_grad, zeros_like_type
+from mjxrsm.core.replay import Transition
+from mjxrsm.core.sharding import data_mean, value_and_mean_grad, zeros_like_type
+from mjxrsm.models.policy import temperature_loss
 
 Params = Any
 Metrics = dict[str, jax.Array]

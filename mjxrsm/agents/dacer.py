@@ -6,7 +6,8 @@ buffer states, with the gradient back-propagated through every denoising step (t
 reparameterised), using the critics before this step's update (official). Exploration adds
 0.15 alpha N(0, I) and clips. alpha is tuned every `alpha_update_every` updates against
 -0.9 d on DACER's entropy estimate: a 3-component Gaussian mixture fitted to
-`entropy_samples` noisy actions per state (mjxrsm/entropy.py). The critic is the shared twin Q
+`entropy_samples` noisy actions per state (mjxrsm/models/entropy.py). The critic is the shared twin
+Q
 with a min target, not the official distributional (DSAC-T) critic: documented in
 docs/ALGORITHMS.md §7. Memory and time grow with the number of diffusion steps, because of the
 back-propagation through the chain: the cost RSM avoids.
@@ -27,9 +28,9 @@ from mjxrsm.agents.diffusion_agent import (
     make_diffusion_agent,
     policy_grad_step,
 )
-from mjxrsm.entropy import gmm_entropy
-from mjxrsm.policy import DiffusionPolicy, explore
-from mjxrsm.replay import Transition
+from mjxrsm.core.replay import Transition
+from mjxrsm.models.entropy import gmm_entropy
+from mjxrsm.models.policy import DiffusionPolicy, explore
 
 
 def dacer_policy_loss(

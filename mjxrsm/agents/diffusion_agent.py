@@ -27,7 +27,6 @@ import optax
 from flax import struct
 from ml_collections import ConfigDict
 
-from mjxrsm import diffusion
 from mjxrsm.agents.base import (
     Agent,
     Metrics,
@@ -41,11 +40,12 @@ from mjxrsm.agents.base import (
     temperature_step,
     value_and_mean_grad,
 )
-from mjxrsm.networks import CriticEnsemble, NoisePredictor
-from mjxrsm.policy import DiffusionPolicy, explore, gaussian_entropy_proxy
-from mjxrsm.replay import Transition
-from mjxrsm.rsm import RunningStats
-from mjxrsm.sharding import zeros_like_type
+from mjxrsm.core.replay import Transition
+from mjxrsm.core.sharding import zeros_like_type
+from mjxrsm.models import diffusion
+from mjxrsm.models.networks import CriticEnsemble, NoisePredictor
+from mjxrsm.models.policy import DiffusionPolicy, explore, gaussian_entropy_proxy
+from mjxrsm.models.rsm import RunningStats
 
 
 @struct.dataclass

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from mjxrsm import choices, rsm
 from mjxrsm.agents.base import Agent
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
@@ -26,8 +25,10 @@ from mjxrsm.agents.diffusion_agent import (
     make_diffusion_agent,
     policy_grad_step,
 )
-from mjxrsm.policy import DiffusionPolicy
-from mjxrsm.replay import Transition
+from mjxrsm.config import choices
+from mjxrsm.core.replay import Transition
+from mjxrsm.models import rsm
+from mjxrsm.models.policy import DiffusionPolicy
 
 
 def rsm_temperature(cfg: ConfigDict, alpha):

@@ -4,7 +4,8 @@ A score network Psi_theta(s, a) is regressed onto the critic's action gradient o
 E || Psi_theta(s, a) - c grad_a Q_j(s, a) ||^2, where j is the critic with the smaller value at
 (s, a) and the critics are the ones after this step's update (official). Its fixed point is the
 score of pi ~ exp(c Q). Actions come from annealed Langevin dynamics on Psi (the `langevin`
-sampler in mjxrsm/diffusion.py, from N(0, I)), optionally best-of-N by min-Q. The score network
+sampler in mjxrsm/models/diffusion.py, from N(0, I)), optionally best-of-N by min-Q. The score
+network
 is the shared noise predictor read at level t = 0 (QSM's score has no diffusion time). No
 entropy term, no exploration noise and no temperature: alpha stays fixed (`alpha_lr = 0`).
 """
@@ -24,8 +25,8 @@ from mjxrsm.agents.diffusion_agent import (
     make_diffusion_agent,
     policy_grad_step,
 )
-from mjxrsm.policy import DiffusionPolicy
-from mjxrsm.replay import Transition
+from mjxrsm.core.replay import Transition
+from mjxrsm.models.policy import DiffusionPolicy
 
 
 def min_critic_action_grad(

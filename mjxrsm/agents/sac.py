@@ -29,8 +29,8 @@ from mjxrsm.agents.base import (
     tree_where,
     value_and_mean_grad,
 )
-from mjxrsm.networks import CriticEnsemble, GaussianPolicy, tanh_gaussian_sample
-from mjxrsm.replay import Transition
+from mjxrsm.core.replay import Transition
+from mjxrsm.models.networks import CriticEnsemble, GaussianPolicy, tanh_gaussian_sample
 
 
 @struct.dataclass

@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from mjxrsm import rsm
 from mjxrsm.agents.base import Agent, Params
 from mjxrsm.agents.diffusion_agent import (
     DiffusionAgentState,
@@ -26,8 +25,9 @@ from mjxrsm.agents.diffusion_agent import (
     make_diffusion_policy,
     policy_grad_step,
 )
-from mjxrsm.policy import DiffusionPolicy, explore
-from mjxrsm.replay import Transition
+from mjxrsm.core.replay import Transition
+from mjxrsm.models import rsm
+from mjxrsm.models.policy import DiffusionPolicy, explore
 
 
 def sdac_temperature(cfg: ConfigDict, alpha):

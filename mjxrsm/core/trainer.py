@@ -7,7 +7,7 @@
 The whole chunk is one XLA program with the TrainState donated: no host transfer happens inside,
 and the host sees the state only between chunks (logging, evaluation, checkpoints).
 
-Data parallel over `config.mesh.devices` (mjxrsm/sharding.py): the chunk is one `shard_map`
+Data parallel over `config.mesh.devices` (mjxrsm/core/sharding.py): the chunk is one `shard_map`
 (untyped, see sharding.py) on a 1-D mesh; the functions below are written per device. Leaves
 with a leading `num_envs` axis and the replay rows are split over the devices, each device
 stepping its envs, filling its own ring and sampling its share of every batch; the agent and
@@ -31,19 +31,19 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from ml_collections import ConfigDict
 
-from mjxrsm import replay, sharding
 from mjxrsm.agents import make_agent
 from mjxrsm.agents.base import Agent, cond_or_zeros
-from mjxrsm.config_check import divisibility_errors
+from mjxrsm.config.check import divisibility_errors
+from mjxrsm.core import replay, sharding
+from mjxrsm.core.episodes import make_evaluator
+from mjxrsm.core.normalization import ObsStats
+from mjxrsm.core.replay import ReplayState, Transition
+from mjxrsm.core.schedule import UpdateSchedule
+from mjxrsm.core.sharding import DATA, data_mean, data_sum, device_key, local_rows
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.options import env_kwargs
 from mjxrsm.envs.wrappers import wrap_for_training
-from mjxrsm.evaluation import make_evaluator
-from mjxrsm.normalization import ObsStats
-from mjxrsm.replay import ReplayState, Transition
-from mjxrsm.schedule import UpdateSchedule
-from mjxrsm.sharding import DATA, data_mean, data_sum, device_key, local_rows
 
 
 @struct.dataclass

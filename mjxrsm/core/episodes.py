@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from mjxrsm.agents.base import Agent
-from mjxrsm.envs.base import Env, EnvState
-from mjxrsm.normalization import ObsStats
-from mjxrsm.sharding import (
+from mjxrsm.core.normalization import ObsStats
+from mjxrsm.core.sharding import (
     as_local,
     axis_size,
     batch_mean,
@@ -27,6 +26,7 @@ from mjxrsm.sharding import (
     device_key,
     local_rows,
 )
+from mjxrsm.envs.base import Env, EnvState
 
 Evaluator = Callable[[Any, ObsStats, jax.Array], dict[str, jax.Array]]
 

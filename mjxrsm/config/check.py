@@ -2,7 +2,8 @@
 setting, the bad value and what would be valid.
 
 Per-setting ranges live beside the defaults (`RANGES` in configs/train.py and in each
-configs/algos/<name>.py, specs from mjxrsm/ranges.py); this module applies them, finds misspelt
+configs/algos/<name>.py, specs from mjxrsm/config/ranges.py); this module applies them, finds
+misspelt
 keys, and checks the rules that tie several settings together. It imports no JAX (only an
 `env.kwargs` check may, to read a task's constructor).
 """
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 
 from ml_collections import ConfigDict
 
-from mjxrsm.ranges import Spec, flat_items, out_of_range
+from mjxrsm.config.files import config_module
+from mjxrsm.config.ranges import Spec, flat_items, out_of_range
 
 INT32_MAX = 2**31 - 1  # the trainer's env-step counters are int32
 
@@ -62,7 +64,7 @@ def closest_key(key: str, valid: set[str]) -> str | None:
 def unknown_keys(config: ConfigDict) -> list[str]:
     """Keys the config of the same ENV,ALGO,PRESET lacks: typos. The CLI accepts new keys (it
     must, for `env.kwargs.*`, whose names depend on the task), so they are caught here."""
-    from configs.train import get_config
+    get_config = config_module("train").get_config
 
     reference = _flat_keys(get_config(f"{config.env.name},{config.algo.name},{config.preset}"))
     extra = {k for k in _flat_keys(config) - reference if not k.startswith("env.kwargs.")}
@@ -76,8 +78,8 @@ def unknown_keys(config: ConfigDict) -> list[str]:
 
 def setting_ranges(algo: str) -> dict[str, Spec]:
     """Every setting's spec, as dotted keys of the full config (run-level and `algo.*`)."""
-    from configs.train import RANGES
-    from mjxrsm.algorithms import get_algorithm
+    RANGES = config_module("train").RANGES
+    from mjxrsm.config.algorithms import get_algorithm
 
     algo_ranges: Mapping[str, Spec] = get_algorithm(algo).ranges() or {}
     return {**RANGES, **{f"algo.{k}": v for k, v in algo_ranges.items()}}
@@ -89,7 +91,7 @@ CROSS_SETTING_KEYS = ("start_steps", "algo.batch_size", "replay_capacity", "num_
 
 def _cross_setting(config: ConfigDict) -> list[str]:
     """Rules that tie settings together (each setting already in its own range)."""
-    from mjxrsm.schedule import UpdateSchedule
+    from mjxrsm.core.schedule import UpdateSchedule
 
     errors = []
     if config.start_steps < config.algo.batch_size:
@@ -139,13 +141,13 @@ def _mesh_errors(config: ConfigDict) -> list[str]:
     n = config.get("mesh", {}).get("devices", 1)
     if not isinstance(n, int) or n <= 1:
         return []
-    from mjxrsm.platform import cpu_device_count, may_have_accelerator
+    from mjxrsm.config.platform import cpu_device_count, may_have_accelerator
 
     if "jax" not in sys.modules and not may_have_accelerator() and n > cpu_device_count():
         return [f"mesh.devices={n} but only {cpu_device_count()} device(s) exist here (CPU); "
                 "use --config.mesh.devices=1 (or JAX_NUM_CPU_DEVICES=N to split the CPU into N)"]
     if "jax" in sys.modules:
-        from mjxrsm.sharding import resolve_devices
+        from mjxrsm.core.sharding import resolve_devices
 
         try:
             resolve_devices(n)
@@ -168,7 +170,7 @@ def advisories(config: ConfigDict) -> list[str]:
     raised). Today: a `utd_ratio` changed from its preset's value with the temperature's rate
     left as it was, which re-paces alpha per env step (docs/PRESETS.md: the parallel preset's
     SAC kept a near-uniform policy for 500k env steps when alpha was paced 64x too slowly)."""
-    from configs.train import get_config
+    get_config = config_module("train").get_config
 
     reference = get_config(f"{config.env.name},{config.algo.name},{config.preset}")
     pace, pace_then = temperature_pace(config), temperature_pace(reference)
@@ -186,7 +188,7 @@ def advisories(config: ConfigDict) -> list[str]:
 def validate(config: ConfigDict) -> None:
     """Raise ConfigError listing every problem of `config` (names, keys, ranges, cross-setting
     rules, task options); returns quietly for a config that can be built."""
-    from mjxrsm.algorithms import get_algorithm
+    from mjxrsm.config.algorithms import get_algorithm
     from mjxrsm.envs import check_env_impl, check_env_kwargs, check_env_name
     from mjxrsm.envs.options import task_options
 

@@ -2,7 +2,7 @@
 
     mjxrsm/agents/<name>.py   make_agent(algo_config, obs_size, action_size) -> Agent
     configs/algos/<name>.py   get_config() -> ConfigDict (the defaults),
-                              RANGES = {algo key: mjxrsm.ranges spec} (what each may hold),
+                              RANGES = {algo key: mjxrsm.config.ranges spec} (what each may hold),
                               PRESETS = {preset: {algo key: value}} (its preset adjustments),
                               RUN_PRESETS = {preset: {run key: value}} (run-level values it
                               needs otherwise, e.g. its own num_envs) and COLOR (its matplotlib
@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from ml_collections import ConfigDict
 
-from mjxrsm.ranges import Name, Spec
+from mjxrsm.config.files import config_module
+from mjxrsm.config.ranges import Name, Spec
 
 if TYPE_CHECKING:
     from mjxrsm.agents.base import Agent
 
-CONFIG_PACKAGE = "configs.algos"
+CONFIG_PACKAGE = "algos"  # configs/algos/, read by path (config/files.py)
 AGENT_PACKAGE = "mjxrsm.agents"
 
 
@@ -82,10 +83,10 @@ class Algorithm:
 @functools.cache
 def algorithms() -> dict[str, Algorithm]:
     """Every algorithm: each module of configs/algos that defines `get_config`, by file name."""
-    package = importlib.import_module(CONFIG_PACKAGE)
+    package = config_module(CONFIG_PACKAGE)
     found = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{CONFIG_PACKAGE}.{info.name}")
+        module = config_module(f"{CONFIG_PACKAGE}.{info.name}")
         if callable(getattr(module, "get_config", None)):
             found[info.name] = Algorithm(info.name, module)
     return found

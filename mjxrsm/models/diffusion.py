@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mjxrsm import choices
+from mjxrsm.config import choices
 
 # eps_fn(a_t [B, d], t [B] or [] int32) -> eps [B, d]. Conditioning (the state) is closed over.
 # The sampler passes a scalar t (every row is at the same level); the losses pass one t per row.

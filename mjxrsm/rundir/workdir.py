@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mjxrsm.ranges import flat_items
+from mjxrsm.config.ranges import flat_items
 
 # Changing these on resume changes the budget or the bookkeeping, not the computation: the
 # resumed run is still the same run (bit-exact on CPU up to the old budget).

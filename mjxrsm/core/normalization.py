@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mjxrsm.sharding import axis_size, data_mean, data_sum, is_local
+from mjxrsm.core.sharding import axis_size, data_mean, data_sum, is_local
 
 
 @struct.dataclass

@@ -20,9 +20,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mjxrsm import choices, diffusion
-from mjxrsm.diffusion import DenoiseFn, Schedule
-from mjxrsm.sharding import batch_mean, batch_std
+from mjxrsm.config import choices
+from mjxrsm.core.sharding import batch_mean, batch_std
+from mjxrsm.models import diffusion
+from mjxrsm.models.diffusion import DenoiseFn, Schedule
 
 Q_NORMS = choices.Q_NORMS
 

@@ -25,8 +25,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from ml_collections import ConfigDict
 
+from mjxrsm.core.normalization import ObsStats
 from mjxrsm.envs.options import env_kwargs
-from mjxrsm.normalization import ObsStats
 
 # A checkpoint is the flat list of TrainState leaves keyed by position (checkpoint.py). The agent
 # is TrainState's first field and the observation statistics are followed by these four scalar
@@ -78,7 +78,7 @@ class Policy:
 
 def _state_layout() -> None:
     """Fail loudly if TrainState's field order no longer matches what `_read` assumes."""
-    from mjxrsm.trainer import TrainState
+    from mjxrsm.core.trainer import TrainState
 
     names = [f.name for f in dataclasses.fields(TrainState)]
     if names[0] != "agent" or tuple(names[-5:]) != ("obs_stats", *_TRAILING_FIELDS):
@@ -122,8 +122,8 @@ def load_policy(run_dir: str | Path, step: int | None = None, stream: Any = None
     intact; a damaged later one is skipped with a warning on `stream`, stderr by default, and
     left where it is: loading never changes a run directory, which may still be training)."""
     from mjxrsm.agents import make_agent
-    from mjxrsm.checkpoint import CheckpointError, check_files
     from mjxrsm.envs import make_env
+    from mjxrsm.rundir.checkpoint import CheckpointError, check_files
 
     run_dir = Path(run_dir).resolve()  # Orbax reads item metadata only through absolute paths
     config = load_config(run_dir)

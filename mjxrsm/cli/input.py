@@ -49,7 +49,9 @@ def one_line(text: str) -> str:
 def define_config_flag(flag_values: flags.FlagValues, argv: list[str]) -> None:
     """--config: the ENV,ALGO[,PRESET] config file plus its --config.<key> overrides. New keys are
     accepted by the parser (env.kwargs.* depend on the task) and refused by `validate`."""
-    from configs.train import usage
+    from mjxrsm.config.files import config_module
+
+    usage = config_module("train").usage
 
     config_flags.DEFINE_config_file("config", "configs/train.py", usage(), flag_values=flag_values,
                                     lock_config=False, accept_new_attributes=True, sys_argv=argv)
@@ -77,7 +79,9 @@ def _reference(argv: list[str]) -> ConfigDict | None:
     if ":" not in spec:
         return None
     try:
-        from configs.train import get_config
+        from mjxrsm.config.files import config_module
+
+        get_config = config_module("train").get_config
 
         return get_config(spec.split(":", 1)[1])
     except ValueError:
@@ -86,8 +90,8 @@ def _reference(argv: list[str]) -> ConfigDict | None:
 
 def _describe_key(key: str, argv: list[str]) -> str:
     """What `--config.<key>` may hold: its range and its default."""
-    from mjxrsm.config_check import setting_ranges
-    from mjxrsm.ranges import flat_items
+    from mjxrsm.config.check import setting_ranges
+    from mjxrsm.config.ranges import flat_items
 
     ref = _reference(argv)
     if ref is None:
@@ -134,8 +138,8 @@ def _parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
 
 
 def _unknown_section(section: str, argv: list[str]) -> UsageError:
-    from mjxrsm.config_check import closest_key
-    from mjxrsm.ranges import flat_items
+    from mjxrsm.config.check import closest_key
+    from mjxrsm.config.ranges import flat_items
 
     key = next((a.split("=", 1)[0][len("--config."):] for a in argv
                 if a.startswith(f"--config.{section}.") or a.startswith(f"--config.{section}=")),
@@ -165,8 +169,8 @@ def parse(flag_values: flags.FlagValues, argv: list[str]) -> Request:
 
     `flag_values` must hold the flags defined by `mjxrsm.train.cli` (config via
     `define_config_flag(flag_values, argv)`)."""
-    from mjxrsm.config_check import ConfigError, validate
-    from mjxrsm.run_dir import RunDirError, check_resume_config, check_workdir
+    from mjxrsm.config.check import ConfigError, validate
+    from mjxrsm.rundir.workdir import RunDirError, check_resume_config, check_workdir
 
     if any(a in HELP_FLAGS for a in argv[1:]):
         print(f"usage: python -m mjxrsm.train {USAGE} --workdir=DIR [--resume] "

@@ -13,9 +13,9 @@ import math
 import jax
 import jax.numpy as jnp
 
-from mjxrsm import diffusion
-from mjxrsm.diffusion import DenoiseFn, Schedule
-from mjxrsm.networks import CriticEnsemble, NoisePredictor
+from mjxrsm.models import diffusion
+from mjxrsm.models.diffusion import DenoiseFn, Schedule
+from mjxrsm.models.networks import CriticEnsemble, NoisePredictor
 
 
 @dataclasses.dataclass(frozen=True)
