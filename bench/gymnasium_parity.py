@@ -95,7 +95,7 @@ def _gymnasium_speed(name: str, reps: int) -> float:
 
 def run_speed(name: str) -> dict[str, float]:
     """Speed alone (compile, 1-env latency, 64-env throughput, Gymnasium's C speed)."""
-    env = make(name)
+    env = make(name, impl="jax")
     step = jax.jit(env.step)
     t0 = time.perf_counter()
     zero = parity.committed(np.zeros(env.action_size, np.float32))
@@ -109,7 +109,7 @@ def run_speed(name: str) -> dict[str, float]:
 
 def run_task(name: str, seeds: list[int], steps: int, drift_steps: int, speed: bool) -> dict:
     print(f"== {name}", flush=True)
-    env = make(name)
+    env = make(name, impl="jax")
     res: dict[str, Any] = {
         "obs_dim": env.observation_size,
         "act_dim": env.action_size,

@@ -213,7 +213,7 @@ def test_input_is_checked_without_importing_jax(tmp_path):
     """Refusing (and accepting) input imports no JAX: the answer comes in a second."""
     code = (
         "import sys\n"
-        "from mjxrsm import cli_input\n"
+        "from mjxrsm.cli import input as cli_input\n"
         "from mjxrsm.train import define_flags\n"
         "for extra in (['--config.algo.gamma=2'], []):\n"
         f"    argv = ['train', '{SPEC}', '--workdir={tmp_path / 'run'}', *extra]\n"

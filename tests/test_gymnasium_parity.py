@@ -44,7 +44,7 @@ _COMPILED: dict[str, tuple[Any, Any]] = {}
 def compiled(name: str) -> tuple[Any, Any]:
     """(env, jit(env.step)) with default options, shared by the tests of this module."""
     if name not in _COMPILED:
-        env = make(name)
+        env = make(name, impl="jax")  # the MJX port (test_c_engine.py: the C engine)
         _COMPILED[name] = (env, jax.jit(env.step))
     return _COMPILED[name]
 
@@ -163,7 +163,7 @@ def test_checker_catches_a_wrong_obs_order():
 
 def check_reset(name: str, n: int = 256) -> None:
     """Reset obs/info equal Gymnasium's for the same start state; noise has Gymnasium's law."""
-    env = make(name)
+    env = make(name, impl="jax")
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.key(0), n))
     qpos = np.asarray(states.physics.qpos, np.float64)
     qvel = np.asarray(states.physics.qvel, np.float64)
@@ -232,7 +232,7 @@ def test_per_step_parity_float64(name):
 @pytest.mark.slow
 def test_humanoid_pgs_to_newton_is_small_in_c():
     """The one deliberate model change (PGS -> Newton) is small in C MuJoCo itself."""
-    env = make("Humanoid-v5")
+    env = make("Humanoid-v5", impl="jax")
     ref = parity.record_reference(env, "Humanoid-v5", 0, 200)
     errors = parity.step_errors(env, parity.c_steps("Humanoid-v5", ref, "newton"), ref.out)
     assert not parity.problems(errors, ref.out, parity.FLOAT32)
@@ -263,7 +263,7 @@ def test_time_limit_truncates_like_gymnasium():
     gym_truncated = [gym.step(np.zeros(6))[3] for _ in range(1000)]
     assert gym_truncated[-1] and not any(gym_truncated[:-1])
 
-    env = wrap_for_training(make("HalfCheetah-v5"))
+    env = wrap_for_training(make("HalfCheetah-v5", impl="jax"))
 
     def run(key):
         state = env.reset(key)

@@ -127,7 +127,7 @@ def test_env_kwargs_reach_the_task_and_are_checked():
     c = tiny_config("sac")
     c.env.kwargs.ctrl_cost = 0.5
     validate(c)
-    assert env_kwargs(c) == {"ctrl_cost": 0.5}
+    assert env_kwargs(c) == {"impl": "auto", "nthread": 0, "ctrl_cost": 0.5}
     assert make_env(c.env.name, **env_kwargs(c)).ctrl_cost == 0.5
     c.env.kwargs.ctrl_costt = 0.5
     with pytest.raises(ConfigError, match="did you mean 'ctrl_cost'"):

@@ -106,17 +106,20 @@ def make_env(name: str, impl: str = "auto", nthread: int = 0, **kwargs: Any) -> 
     from mjxrsm.envs import brax_mjx, playground, toy
 
     name = canonical_name(name)
-    check_env_name(name)
-    check_env_impl(name, impl)
     if name in toy.TASKS:
+        check_env_impl(name, impl)
         return toy.make(name, **kwargs)
     if name in brax_mjx.TASKS or name in brax_mjx.UNSUPPORTED:
+        check_env_impl(name, impl)
         return brax_mjx.make(name, **kwargs)
     module = _gymnasium_module()
     if module is not None and name in module.TASKS:
+        check_env_impl(name, impl)
         return module.make(name, impl=impl, nthread=nthread, **kwargs)
     if name in _playground_tasks() or name in playground.UNAVAILABLE:
+        check_env_impl(name, impl)
         return playground.make(name, impl="jax" if impl == "auto" else impl, **kwargs)
+    check_env_name(name)
     raise AssertionError(f"{name!r} is listed but has no builder")  # pragma: no cover
 
 

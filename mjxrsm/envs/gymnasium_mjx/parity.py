@@ -387,7 +387,7 @@ def report(
 ) -> dict[str, Any]:
     """Per-step parity over several seeds, JSON-able: problems (vs `tolerance(name)`), stats,
     compile time. Precision is whatever this process runs JAX in."""
-    env = make_env(name, **(env_kwargs or {}))
+    env = make_env(name, **{"impl": "jax", **(env_kwargs or {})})  # the MJX port
     step = jax.jit(env.step)
     t0 = time.perf_counter()
     zero = committed(np.zeros(env.action_size, np.float32))
