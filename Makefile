@@ -57,7 +57,7 @@ lint:
 bench:
 	$(PY) -m bench.throughput $(ARGS)
 
-# The GPU session's one command (~8 min on one H100/H200; results/gpu-<device>-<date>.json).
+# The GPU session's one command (~8 min on one H100/H200; results/throughput/gpu-<device>-<date>.json).
 bench-gpu:
 	$(PY) -m bench.gpu $(ARGS)
 

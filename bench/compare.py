@@ -1,8 +1,8 @@
 """Every learning run side by side: one table per env, one row per variant (algorithm + the
 settings it ran with beyond its bench preset), across results directories and stopped runs.
 
-    python -m bench.compare                                   # every bench/results/learning-*
-    python -m bench.compare bench/results/learning-locomotion-cpu bench/results/learning-sac-alpha
+    python -m bench.compare                # every learning-* in bench/results/{learning,archive}
+    python -m bench.compare bench/results/learning/learning-locomotion-cpu bench/results/learning/learning-sac-alpha
     python -m bench.compare --envs Hopper-v5 --out /tmp/variants
 
 Why: each `bench.learning --out` directory tabulates its own cells, so an ablation (q_norm,
@@ -452,11 +452,14 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(prog="python -m bench.compare", description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="*", type=Path,
-                   help="results directories (default: every bench/results/learning-*)")
+                   help="results directories (default: every learning-* under "
+                        "bench/results/learning and bench/results/archive)")
     p.add_argument("--envs", help="comma-separated envs to keep (default: all)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="where learning-variants.* go")
+    p.add_argument("--out", type=Path, default=RESULTS / "learning",
+                   help="where learning-variants.* go")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    dirs = args.dirs or sorted(d for d in RESULTS.glob("learning-*") if d.is_dir())
+    dirs = args.dirs or sorted(d for kind in ("learning", "archive")
+                               for d in (RESULTS / kind).glob("learning-*") if d.is_dir())
     missing = [str(d) for d in dirs if not d.is_dir()]
     if missing:
         fail(f"not a directory: {', '.join(missing)}")

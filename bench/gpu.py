@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     plan, overrides = (TINY, TINY_OVERRIDES) if args.tiny else (PLAN, {})
     timing = Timing(min_time=0.0 if args.tiny else 2.0, min_reps=2, max_reps=5)
     device = device_info()
-    out = args.out or RESULTS / f"gpu-{device_slug(device)}-{today()}.json"
+    out = args.out or RESULTS / "throughput" / f"gpu-{device_slug(device)}-{today()}.json"
     report: dict[str, Any] = {"provenance": provenance(device), "overrides": overrides,
                               "budget_s": args.budget_s, "cells": []}
     t_start = time.perf_counter()

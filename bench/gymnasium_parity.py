@@ -3,7 +3,7 @@
     python -m bench.gymnasium_parity                       # all six tasks (CPU: ~30 min)
     python -m bench.gymnasium_parity --tasks Hopper-v5 --seeds 0 1 --steps 100
 
-Per task it writes to bench/results/gymnasium-parity-cpu.json (merging with tasks already there):
+Per task it writes to bench/results/parity/gymnasium-parity-cpu.json (merging with tasks already there):
 
 * per-step errors from identical states (see `mjxrsm.envs.gymnasium_mjx.parity`), float32 (what
   training uses) and float64 (JAX x64, in a subprocess: separates float32 rounding from real
@@ -33,7 +33,7 @@ from bench.cli import ArgumentParser, nonnegative_int, positive_int
 from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-OUT = os.path.join(RESULTS, "gymnasium-parity-cpu.json")
+OUT = os.path.join(RESULTS, "parity", "gymnasium-parity-cpu.json")
 DRIFT_HORIZONS = (1, 10, 50, 100, 200, 300)
 
 

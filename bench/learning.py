@@ -665,7 +665,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device = device_name()
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-learning-quick" if args.quick
-                       else RESULTS / f"learning-{preset_name}-{device_slug(device)}")
+                       else RESULTS / "learning" / f"learning-{preset_name}-{device_slug(device)}")
     runs = args.runs or ROOT / "runs" / "bench-learning" / out.name
     log(f"{len(cells)} runs: envs {preset.envs}, algos {preset.algos}, {preset.seeds} seeds; "
         f"results -> {out}")

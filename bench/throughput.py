@@ -262,7 +262,7 @@ def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
     _check_keys(sweeps, profile, "--sweep")
     overrides = {**(QUICK_OVERRIDES if args.quick else {}), **user}
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-bench-quick" if args.quick
-                       else RESULTS)
+                       else RESULTS / "throughput")
     return Plan(profile, overrides, sweeps, skip, out, args.quick, device)
 
 

@@ -34,7 +34,7 @@ RANGES = {k: DIFFUSION_RANGES[k] for k in (
 
 
 # The cpu preset's 2x128 nets held SAC at half the published HalfCheetah returns (2.2k at 50k env
-# steps); 2x256 reached 5.4k (docs/PRESETS.md, bench/results/learning-sac-diagnosis). ReLU and a
+# steps); 2x256 reached 5.4k (docs/PRESETS.md, bench/results/learning/learning-sac-diagnosis). ReLU and a
 # critic lr of 1e-3 (CleanRL's and Tianshou's) took Hopper-v5 from 996 +- 5 to 1,635 +- 441 at 100k
 # (inside the published band) and HalfCheetah-v5 from 5,253 +- 165 to 5,535 +- 72 (2 seeds each).
 # The parallel preset anneals alpha as fast per env step as the cpu preset does (`alpha_rate_of`):
