@@ -2,7 +2,8 @@
 settings it ran with beyond its bench preset), across results directories and stopped runs.
 
     python -m bench.compare                # every learning-* in bench/results/{learning,archive}
-    python -m bench.compare bench/results/learning/learning-locomotion-cpu bench/results/learning/learning-sac-alpha
+    python -m bench.compare bench/results/learning/learning-locomotion-cpu \
+        bench/results/learning/learning-sac-alpha
     python -m bench.compare --envs Hopper-v5 --out /tmp/variants
 
 Why: each `bench.learning --out` directory tabulates its own cells, so an ablation (q_norm,

@@ -3,7 +3,8 @@
     python -m bench.gymnasium_parity                       # all six tasks (CPU: ~30 min)
     python -m bench.gymnasium_parity --tasks Hopper-v5 --seeds 0 1 --steps 100
 
-Per task it writes to bench/results/parity/gymnasium-parity-cpu.json (merging with tasks already there):
+Per task it writes to bench/results/parity/gymnasium-parity-cpu.json (merging with tasks already
+there):
 
 * per-step errors from identical states (see `mjxrsm.envs.gymnasium_mjx.parity`), float32 (what
   training uses) and float64 (JAX x64, in a subprocess: separates float32 rounding from real

@@ -7,7 +7,8 @@ Why: a `bench.learning` cell is written only when its run finishes, and a run's 
 in the untracked `runs/`, which a new session's checkout may not have. A run stopped early (out
 of time, superseded, or hopeless) would vanish with it. This copies what the run reached — every
 evaluation, every logged training row, the full config, the commit and the machine — into a
-tracked `stopped.json` (default: `bench/results/learning/learning-locomotion-cpu-stopped/stopped.json`),
+tracked `stopped.json` (default:
+`bench/results/learning/learning-locomotion-cpu-stopped/stopped.json`),
 which `bench.compare` lists beside the finished runs. Entries are only ever added: an existing
 key is refused, so nothing already recorded is lost.
 """

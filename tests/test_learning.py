@@ -30,7 +30,8 @@ def test_cpu_preset_solves_inverted_pendulum(tmp_path, monkeypatch, algo):
 def test_cpu_preset_dpmd_learns_halfcheetah(tmp_path, monkeypatch):
     """Locomotion regression check (issue 9): DPMD with the `cpu` preset on HalfCheetah-v5, seed 0.
 
-    Measured (bench/results/learning/learning-locomotion-cpu: the preset's 2x256 critic at lr 1e-3, noise
+    Measured (bench/results/learning/learning-locomotion-cpu: the preset's 2x256 critic at lr 1e-3,
+    noise
     0.2), best evaluation within 24k env steps: seed 0 2,575, seed 1 1,835 (1,215 and 1,835 by
     19.2k); with critic lr 3e-4 (learning-dpmd-critic-lr3e-4) 1,924 and 2,283; with noise 0.1
     (learning-dpmd-noise0.1) 2,462 and 1,685, with the 2x128 critic (learning-dpmd-c128) 1,927 and

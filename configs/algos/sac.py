@@ -33,16 +33,7 @@ RANGES = {k: DIFFUSION_RANGES[k] for k in (
     "policy_delay")}
 
 
-# The cpu preset's 2x128 nets held SAC at half the published HalfCheetah returns (2.2k at 50k env
-# steps); 2x256 reached 5.4k (docs/PRESETS.md, bench/results/learning/learning-sac-diagnosis). ReLU and a
-# critic lr of 1e-3 (CleanRL's and Tianshou's) took Hopper-v5 from 996 +- 5 to 1,635 +- 441 at 100k
-# (inside the published band) and HalfCheetah-v5 from 5,253 +- 165 to 5,535 +- 72 (2 seeds each).
-# The parallel preset anneals alpha as fast per env step as the cpu preset does (`alpha_rate_of`):
-# stepped per update at UTD 1/64, alpha was still 0.11 at 486k env steps and SAC did not learn.
-# It takes ReLU and critic lr 1e-3 too (its nets stay the official 3x256): at 256 envs and UTD
-# 1/64 on HalfCheetah-v5, 2,890 +- 605 at 1M against mish/3e-4's 1,686 +- 459 (3 seeds each;
-# paired +1,204 +- 1,058, two seeds of three higher), ~15% less wall clock per run
-# (docs/experiments/ "The parallel regime: more seeds").
+# SAC's own preset values; why each, with the runs behind it: docs/PRESETS.md ("Evidence").
 _RELU_FAST_CRITIC = {"activation": "relu", "critic_lr": 1e-3}
 PRESETS: dict[str, dict] = {"cpu": {"hidden": (256, 256), **_RELU_FAST_CRITIC},
                             "parallel": {**_RELU_FAST_CRITIC, "alpha_lr": alpha_rate_of(
