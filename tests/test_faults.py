@@ -45,12 +45,12 @@ def _largest_file(path: Path) -> Path:
 
 
 def _truncate(step_dir: Path) -> None:
-    f = _largest_file(step_dir / "state")
+    f = _largest_file(step_dir)
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
 
 
 def _flip_bytes(step_dir: Path) -> None:
-    f = _largest_file(step_dir / "state")
+    f = _largest_file(step_dir)
     data = bytearray(f.read_bytes())
     for i in range(len(data) // 2, min(len(data), len(data) // 2 + 64)):
         data[i] ^= 0xFF
@@ -102,7 +102,7 @@ def test_full_disk_during_a_save_keeps_the_last_complete_checkpoint(tmp_path, mo
     ckpt.save(16, _state(16))
 
     def disk_full(step, args):  # what a full disk leaves: part of a temporary dir, then ENOSPC
-        partial = d / f"{step}.orbax-checkpoint-tmp" / "state"
+        partial = d / f"{step}.orbax-checkpoint-tmp" / "tree"
         partial.mkdir(parents=True)
         (partial / "d").write_bytes(b"\0" * 100)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial))

@@ -2,8 +2,13 @@
 
 Orbax writes each step into a temporary directory and renames it when complete, so a kill in
 the middle of a save never leaves a checkpoint that loads: a half-written one is not listed.
-We store the state's leaves (with a fingerprint of the tree structure) and restore them into the
-structure of a freshly initialised state, so a checkpoint from another config fails loudly.
+A checkpoint holds the TrainState as named items (format 2): `agent`, `env`, `obs_stats`,
+`key`, `counters` and, optionally, `buffer`, each a nested dict of its arrays keyed by their names
+in the state (`agent/params/critic/...`), with a fingerprint per item. Restoring reads them against
+the abstract shapes of a freshly initialised state, so a checkpoint from another config fails
+loudly, and a reader that needs one item (loading a policy: `agent`, `obs_stats`) reads only it.
+Checkpoints of format 1 (one flat list of leaves keyed by position, before 2026-12-06) still
+restore and load: `_restore_format_1` and `policy_io`'s reader keep that layout.
 
 Faults (docs/RELIABILITY.md): the temporary directory of a save killed midway is removed when the
 run restarts (before Orbax lists the steps); a save that fails (a full disk) raises
@@ -69,6 +74,68 @@ def _shape_dtype(x: Any) -> str:
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
     return f"{tuple(x.shape)}{x.dtype}"
+
+
+FORMAT = 2
+COUNTERS = ("env_steps", "iteration", "updates")
+
+
+def state_items(state: Any, include_buffer: bool = True) -> dict[str, Any]:
+    """The TrainState as its named items (what a checkpoint of format 2 holds); any other pytree
+    is one item, `tree`."""
+    if not hasattr(state, "agent"):
+        return {"tree": state}
+    items = {"agent": state.agent, "env": state.env, "obs_stats": state.obs_stats,
+             "key": state.key, "counters": {k: getattr(state, k) for k in COUNTERS}}
+    if include_buffer:
+        items["buffer"] = state.buffer
+    return items
+
+
+def _path_key(path: tuple) -> tuple[str, ...]:
+    """A pytree key path as plain names (attribute, dict key or index)."""
+    out = []
+    for k in path:
+        for attr in ("name", "key", "idx"):
+            if hasattr(k, attr):
+                out.append(str(getattr(k, attr)))
+                break
+        else:  # pragma: no cover - a key type JAX may add
+            out.append(str(k))
+    return tuple(out)
+
+
+def named_leaves(tree: Any) -> dict[tuple[str, ...], Any]:
+    """{name path: leaf} of the non-empty leaves (zero-size ones, e.g. MJX's empty contact
+    arrays, hold no data and Orbax refuses them: they come from the template on restore)."""
+    return {_path_key(path): x for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+            if np.size(x) > 0}
+
+
+def nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
+    """{('a', 'b'): x} -> {'a': {'b': x}} (what Orbax stores as named arrays)."""
+    out: dict[str, Any] = {}
+    for path, x in flat.items():
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1] if path else "value"] = x
+    return out
+
+
+def flatten_nested(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple, Any]:
+    """The inverse of `nest`."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten_nested(v, (*prefix, k)))
+        else:
+            out[(*prefix, k) if (prefix or k != "value") else ()] = v
+    return out
+
+
+def _as_saved(x: Any) -> Any:
+    return x if isinstance(x, jax.Array) else np.asarray(x)
 
 
 MANIFEST = "mjxrsm-files.json"  # each file of a step directory: size and hash, written after it
@@ -145,22 +212,19 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, step: int, state, extra: dict | None = None) -> None:
-        tree = self._strip(state)
-        # Zero-size leaves (e.g. empty contact arrays in MJX state) hold no data and Orbax
-        # refuses them; they are taken from the template on restore.
-        leaves = {f"{i:05d}": x if isinstance(x, jax.Array) else np.asarray(x)
-                  for i, x in enumerate(jax.tree.leaves(tree)) if np.size(x) > 0}
-        digest = _digest_if_local(leaves)
-        meta = {"fingerprint": _fingerprint(tree), "step": step, "devices": _num_devices(tree),
+        items = state_items(state, self.include_buffer)
+        named = {name: named_leaves(tree) for name, tree in items.items()}
+        digest = _digest_if_local({"/".join((name, *k)): x for name, leaves in named.items()
+                                   for k, x in leaves.items()})
+        meta = {"format": FORMAT, "step": step, "devices": _num_devices(items),
+                "fingerprints": {name: _fingerprint(tree) for name, tree in items.items()},
                 "buffer": self.include_buffer, **({"digest": digest} if digest else {}),
                 **(extra or {})}
+        saves = {name: ocp.args.StandardSave(nest({k: _as_saved(x) for k, x in leaves.items()}))
+                 for name, leaves in named.items()}
         try:
             self._manager.save(
-                step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)
-                ),
-            )
+                step, args=ocp.args.Composite(**saves, meta=ocp.args.JsonSave(meta)))
             self._manager.wait_until_finished()
             if jax.process_count() == 1:  # hosts write their own shards: no one lists them all
                 step_dir = self.directory / str(step)
@@ -219,10 +283,59 @@ class Checkpointer:
         return dest
 
     def _restore_step(self, template, step: int):
+        where = self.directory / str(step)
+        check_files(where)
+        if (where / "state").is_dir():  # format 1: one flat list of leaves by position
+            return self._restore_format_1(template, step)
+        items = state_items(template, self.include_buffer)
+        targets = {name: named_leaves(tree) for name, tree in items.items()}
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(
+                **{name: ocp.args.StandardRestore(nest({k: _target(x) for k, x in t.items()}))
+                   for name, t in targets.items()},
+                meta=ocp.args.JsonRestore()))
+        except Exception as e:  # orbax raises many types for unreadable files
+            detail = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            raise _Unreadable(f"checkpoint {where} is unreadable ({detail})") from e
+        meta = restored["meta"]
+        for name, tree in items.items():
+            if meta.get("fingerprints", {}).get(name) != _fingerprint(tree):
+                raise CheckpointError(
+                    f"checkpoint {where} was written by a different config (its {name!r} "
+                    "differs); resume with the run's own config.json, or start a fresh run")
+        self._check_devices(meta, items, where)
+        got = {name: flatten_nested(restored[name]) for name in items}
+        digest = _digest_if_local({"/".join((name, *k)): got[name][k]
+                                   for name, t in targets.items() for k in t})
+        if "digest" in meta and digest and meta["digest"] != digest:
+            raise _Unreadable(f"checkpoint {where} is damaged (its arrays do not match the digest "
+                              "written with them)")
+        rebuilt = {}
+        for name, tree in items.items():
+            paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+            leaves = [_placed(got[name][_path_key(path)]) if np.size(x) > 0 else x
+                      for path, x in paths]
+            rebuilt[name] = jax.tree.unflatten(treedef, leaves)
+        if "tree" in rebuilt:
+            return rebuilt["tree"], meta
+        counters = rebuilt.pop("counters")
+        return template.replace(**rebuilt, **counters), meta
+
+    def _check_devices(self, meta: dict, tree: Any, where: Path) -> None:
+        written_on, devices = meta.get("devices", 1), _num_devices(tree)
+        if meta.get("buffer", self.include_buffer) and written_on != devices:
+            raise CheckpointError(
+                f"checkpoint {where} holds the replay buffer as {written_on} per-device ring(s); "
+                f"this run has {devices} device(s). Resume with --config.mesh.devices={written_on}"
+                ", or start a fresh run (checkpoint_buffer=False checkpoints can be resumed on "
+                "any device count)"
+            )
+
+    def _restore_format_1(self, template, step: int):
+        """A checkpoint written before the named items (its leaves keyed by position)."""
         tree = self._strip(template)
         leaves, treedef = jax.tree.flatten(tree)
         where = self.directory / str(step)
-        check_files(where)
         try:
             restored = self._manager.restore(
                 step,
@@ -242,14 +355,7 @@ class Checkpointer:
                 f"checkpoint {where} was written by a different config (state structure differs); "
                 "resume with the run's own config.json, or start a fresh run"
             )
-        written_on, devices = meta.get("devices", 1), _num_devices(tree)
-        if meta.get("buffer", self.include_buffer) and written_on != devices:
-            raise CheckpointError(
-                f"checkpoint {where} holds the replay buffer as {written_on} per-device ring(s); "
-                f"this run has {devices} device(s). Resume with --config.mesh.devices={written_on}"
-                ", or start a fresh run (checkpoint_buffer=False checkpoints can be resumed on "
-                "any device count)"
-            )
+        self._check_devices(meta, tree, where)
         new_leaves = [restored["state"][f"{i:05d}"] if np.size(x) > 0 else x
                       for i, x in enumerate(leaves)]
         for old, new in zip(leaves, new_leaves, strict=True):
@@ -269,6 +375,10 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _placed(x: Any) -> Any:
+    return x if isinstance(x, jax.Array) else jax.numpy.asarray(x)
 
 
 def check_files(step_dir: Path) -> None:

@@ -28,9 +28,10 @@ from ml_collections import ConfigDict
 from mjxrsm.core.normalization import ObsStats
 from mjxrsm.envs.options import env_kwargs
 
-# A checkpoint is the flat list of TrainState leaves keyed by position (checkpoint.py). The agent
-# is TrainState's first field and the observation statistics are followed by these four scalar
-# leaves, so both can be located without building the environment's or the buffer's layout.
+# A checkpoint of format 2 holds the agent and the observation statistics as named items
+# (checkpoint.py), read here alone. One of format 1 is the flat list of TrainState leaves keyed by
+# position: the agent is its first field and the statistics are followed by these four scalar
+# leaves, so both are located without building the environment's or the buffer's layout.
 _TRAILING_FIELDS = ("key", "env_steps", "iteration", "updates")
 
 
@@ -85,8 +86,36 @@ def _state_layout() -> None:
         raise PolicyLoadError(f"TrainState layout changed ({names}); update policy_io.py")
 
 
+def _read_item(step_dir: Path, name: str, template: Any) -> Any:
+    """Item `name` of a format-2 checkpoint, restored into `template`'s structure."""
+    from mjxrsm.rundir.checkpoint import _path_key, flatten_nested, named_leaves, nest
+
+    wanted = named_leaves(template)
+    handler = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+    stored = flatten_nested(handler.metadata(step_dir / name).item_metadata.tree)
+    for k, leaf in wanted.items():
+        if k not in stored or tuple(stored[k].shape) != tuple(leaf.shape):
+            found = tuple(stored[k].shape) if k in stored else "missing"
+            raise PolicyLoadError(
+                f"checkpoint {step_dir} does not match the run's config ({name} "
+                f"{'/'.join(k)}: expected {tuple(leaf.shape)}, found {found})")
+    item = nest({k: np.zeros(v.shape, v.dtype) for k, v in wanted.items()})
+    got = flatten_nested(handler.restore(step_dir / name, args=ocp.args.PyTreeRestore(
+        item=item, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                             item))))
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    return jax.tree.unflatten(treedef, [jnp.asarray(got[_path_key(p)]) for p, _ in paths])
+
+
 def _read(step_dir: Path, agent_template: Any, obs_size: int) -> tuple[Any, ObsStats]:
-    """Partial restore of the agent's leaves and the observation statistics."""
+    """The agent and the observation statistics: two named items (format 2), or located by
+    position in a format-1 checkpoint."""
+    if not (step_dir / "state").is_dir():
+        stats_template = ObsStats(*(jax.ShapeDtypeStruct(s, jnp.float32)
+                                    for s in [(), (obs_size,), (obs_size,)]))
+        return (_read_item(step_dir, "agent", agent_template),
+                _read_item(step_dir, "obs_stats", stats_template))
+    _state_layout()
     handler = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
     stored = handler.metadata(step_dir / "state").item_metadata.tree
     n_total = max(int(k) for k in stored) + 1
@@ -132,7 +161,6 @@ def load_policy(run_dir: str | Path, step: int | None = None, stream: Any = None
         raise PolicyLoadError(f"no completed checkpoint in {run_dir / 'checkpoints'} yet")
     if step is not None and step not in steps:
         raise PolicyLoadError(f"no checkpoint at step {step} in {run_dir}; available: {steps}")
-    _state_layout()
     env = make_env(config.env.name, **env_kwargs(config))
     obs_size, act_size = env.observation_size, env.action_size
     agent = make_agent(config.algo, obs_size, act_size)
