@@ -6,7 +6,7 @@
 Per task it writes to bench/results/parity/gymnasium-parity-cpu.json (merging with tasks already
 there):
 
-* per-step errors from identical states (see `mjxrsm.envs.gymnasium_mjx.parity`), float32 (what
+* per-step errors from identical states (see `bench.parity`), float32 (what
   training uses) and float64 (JAX x64, in a subprocess: separates float32 rounding from real
   differences): max, 99th percentile and median over all steps and seeds, per obs segment,
   reward, every info term, terminated/truncated mismatch counts, and tolerance violations;
@@ -30,8 +30,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from bench import parity
 from bench.cli import ArgumentParser, nonnegative_int, positive_int
-from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity
+from mjxrsm.envs.gymnasium_mjx import TASKS, make
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 OUT = os.path.join(RESULTS, "parity", "gymnasium-parity-cpu.json")

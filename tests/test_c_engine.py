@@ -19,7 +19,8 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
-from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity  # noqa: E402
+from bench import parity  # noqa: E402
+from mjxrsm.envs.gymnasium_mjx import TASKS, make  # noqa: E402
 
 _INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 

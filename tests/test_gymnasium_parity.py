@@ -34,8 +34,9 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
+from bench import parity  # noqa: E402
 from mjxrsm.envs import make_env, wrap_for_training  # noqa: E402
-from mjxrsm.envs.gymnasium_mjx import TASKS, make, parity  # noqa: E402
+from mjxrsm.envs.gymnasium_mjx import TASKS, make  # noqa: E402
 
 # Compiling one MJX step takes 15-100 s on CPU: compile once per task in this process.
 _COMPILED: dict[str, tuple[Any, Any]] = {}

@@ -51,9 +51,8 @@ class Agent(NamedTuple):
     parts: Mapping[str, Part] = MappingProxyType({})
 
 
-def tree_where(cond: jax.Array, a, b):
-    """Select pytree a where the scalar `cond` holds, else b (no Python branching under jit)."""
-    return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
+# Select pytree a where the scalar `cond` holds, else b (no Python branching under jit).
+tree_where = optax.tree_utils.tree_where
 
 
 def cond_or_zeros(do: jax.Array, fn: Callable, *operands):
@@ -72,7 +71,10 @@ def cond_or_zeros(do: jax.Array, fn: Callable, *operands):
 
 
 def polyak(target: Params, online: Params, tau: float) -> Params:
-    """target <- tau * online + (1 - tau) * target."""
+    """target <- tau * online + (1 - tau) * target, computed as target + tau * (online - target).
+
+    Not `optax.incremental_update`: it computes tau * online + (1 - tau) * target, which rounds
+    differently, so every existing seed's curve would change bit for bit."""
     return jax.tree.map(lambda t, o: t + tau * (o - t), target, online)
 
 

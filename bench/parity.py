@@ -1,4 +1,5 @@
-"""Parity harness against Gymnasium itself (used by the tests and `bench/gymnasium_parity.py`).
+"""Parity harness of the MJX port against Gymnasium itself (used by the tests and
+`bench/gymnasium_parity.py`; the C engine's open-loop check is tests/test_c_engine.py).
 
 Two measurements, both with the same action sequence on both sides:
 
@@ -413,11 +414,11 @@ def report_in_subprocess(x64: bool, **kwargs: Any) -> dict[str, Any]:
     """`report(**kwargs)` in a fresh Python with JAX_ENABLE_X64 set as asked."""
     code = (
         "import json, sys\n"
-        "from mjxrsm.envs.gymnasium_mjx import parity\n"
+        "from bench import parity\n"
         "print('@@REPORT' + json.dumps(parity.report(**json.loads(sys.argv[1]))))\n"
     )
     # The child must import this very checkout, wherever it is run from.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "JAX_ENABLE_X64": "1" if x64 else "0", "PYTHONPATH": path}
     proc = subprocess.run(
