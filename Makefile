@@ -9,7 +9,8 @@ ARGS   ?=
 WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
-.PHONY: install quickstart train eval diagnose test test-slow lint bench bench-gpu bench-learning clean
+.PHONY: install quickstart train eval diagnose test test-slow lint bench bench-gpu bench-learning \
+	bench-engines clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,10 @@ bench-gpu:
 
 bench-learning:
 	$(PY) -m bench.learning $(ARGS)
+
+# Physics engines side by side (raw mujoco.batch, c, jax; warp on a GPU) -> results/throughput/.
+bench-engines:
+	$(PY) -m bench.engines $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
