@@ -57,7 +57,13 @@ from bench.common import (
 from bench.report import algo_color
 from mjxrsm.config.algorithms import algorithm_names
 from mjxrsm.config.ranges import flat_items
-from mjxrsm.rundir.workdir import ABSENT_MEANS, BOOKKEEPING, config_changes, same_setting
+from mjxrsm.rundir.workdir import (
+    ABSENT_MEANS,
+    BOOKKEEPING,
+    config_changes,
+    has_run,
+    same_setting,
+)
 
 MODULE = "bench.learning"
 LOCK_NAME = ".learning.lock"  # serialises the rebuild of a results directory's report
@@ -202,7 +208,7 @@ def worker_run(spec: dict) -> dict:
     workdir = Path(spec["workdir"])
     t0 = time.perf_counter()
     try:
-        summary = run(config, workdir, resume=True)
+        summary = run(config, workdir, resume=has_run(workdir))  # continue a cell or start it
     except TrainingDivergedError as e:  # an outcome, not a failure: recorded, not retried
         summary = {"diverged": str(e), "final_eval_return": None,
                    "wall_time_s": time.perf_counter() - t0}

@@ -49,11 +49,10 @@ def check_finite(metrics: dict[str, float], step: int, last_checkpoint: str) -> 
 
 def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool, allow_change: bool,
                      stream) -> None:
-    """Refuse a workdir or a resume config that does not fit (run_dir.py), then write config.json.
-    `resume` where there is no run starts one (the CLI refuses that, the learning benchmark relies
-    on it)."""
+    """Refuse a workdir or a resume config that does not fit (rundir/workdir.py), then write
+    config.json."""
     try:
-        check_workdir(workdir, resume, require_run_to_resume=False)
+        check_workdir(workdir, resume)
     except ValueError as e:
         raise FileExistsError(str(e)) from None
     changed = check_resume_config(workdir, config, allow_change) if resume else []

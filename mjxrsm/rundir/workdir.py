@@ -46,11 +46,9 @@ def has_run(workdir: Path) -> bool:
     return (workdir / CONFIG_FILE).is_file() or has_ckpt
 
 
-def check_workdir(workdir: Path, resume: bool, require_run_to_resume: bool = True) -> None:
-    """Raise RunDirError unless a run can be started (or, with `resume`, continued) in `workdir`.
-
-    `require_run_to_resume=False` lets `resume` start a fresh run where there is none (the
-    learning benchmark resumes or starts each cell with one call)."""
+def check_workdir(workdir: Path, resume: bool) -> None:
+    """Raise RunDirError unless a run can be started (or, with `resume`, continued) in
+    `workdir`."""
     flag = f"--workdir={workdir}"
     if workdir.exists() and not workdir.is_dir():
         raise RunDirError(f"{flag} is a file, not a directory; choose a directory")
@@ -68,7 +66,7 @@ def check_workdir(workdir: Path, resume: bool, require_run_to_resume: bool = Tru
     if run_exists and not resume:
         raise RunDirError(f"{flag} already holds a run ({CONFIG_FILE}, {CHECKPOINTS}/); pass "
                           "--resume to continue it, or choose another --workdir")
-    if resume and not run_exists and require_run_to_resume:
+    if resume and not run_exists:
         raise RunDirError(f"--resume: {flag} holds no run to resume (no {CONFIG_FILE}); drop "
                           "--resume to start one there")
 
