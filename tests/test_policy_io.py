@@ -25,7 +25,7 @@ def _trainer_actions(config, run_dir: Path, obs: jax.Array, key: jax.Array) -> n
     ckpt = Checkpointer(run_dir / "checkpoints", include_buffer=config.checkpoint_buffer)
     state, _ = ckpt.restore(trainer.init(jax.random.PRNGKey(config.seed)))
     ckpt.close()
-    o = state.obs_stats.normalize(obs, bool(config.normalize_obs))
+    o = state.obs_stats.normalize(obs) if config.normalize_obs else obs
     return np.asarray(jnp.clip(trainer.agent.act(state.agent, o, key, deterministic=True), -1, 1))
 
 

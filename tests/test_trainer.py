@@ -225,10 +225,14 @@ def test_obs_stats_merge_matches_numpy():
         stats = stats.update(jax.numpy.asarray(chunk))
     np.testing.assert_allclose(stats.mean, data.mean(0), rtol=1e-5)
     np.testing.assert_allclose(stats.m2 / stats.count, data.var(0), rtol=1e-4)
-    z = np.asarray(stats.normalize(jax.numpy.asarray(data), True))
+    z = np.asarray(stats.normalize(jax.numpy.asarray(data)))
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
     np.testing.assert_allclose(z.std(0), 1.0, atol=1e-3)
-    assert stats.normalize(data, False) is data
+    from mjxrsm.core.normalization import ObservedAgent
+
+    assert ObservedAgent(None, normalize=False).input(stats, data) is data
+    np.testing.assert_array_equal(ObservedAgent(None, normalize=True).input(stats, data), z)
+    assert ObservedAgent(None, normalize=False).observe(stats, data) is stats
 
 
 def test_normalized_training_runs():

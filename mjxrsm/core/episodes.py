@@ -2,7 +2,7 @@
 
 Kept apart from the trainer so any policy (a training state, a checkpoint, a loaded policy) is
 evaluated the same way: `play_episodes(env, act, n, key)` plays them for any `act(obs, key)`;
-`make_evaluator(env, agent, n, normalize)(agent_state, obs_stats, key)` is the trainer's, with
+`make_evaluator(env, observed_agent, n)(agent_state, obs_stats, key)` is the trainer's, with
 statistics over every device's episodes.
 """
 
@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mjxrsm.agents.base import Agent
-from mjxrsm.core.normalization import ObsStats
+from mjxrsm.core.normalization import ObservedAgent, ObsStats
 from mjxrsm.core.sharding import (
     as_local,
     axis_size,
@@ -73,7 +72,7 @@ def play_episodes(env: Env, act: Callable[[jax.Array, jax.Array], jax.Array],
     return out.ret, out.length
 
 
-def make_evaluator(env: Env, agent: Agent, num_episodes: int, normalize: bool) -> Evaluator:
+def make_evaluator(env: Env, agent: ObservedAgent, num_episodes: int) -> Evaluator:
     """`evaluate(agent_state, obs_stats, key)` -> return/length statistics over `num_episodes`.
 
     No exploration noise; the explicit key keeps best-of-N sampling stochastic, as in the official
@@ -83,8 +82,8 @@ def make_evaluator(env: Env, agent: Agent, num_episodes: int, normalize: bool) -
 
     def evaluate(agent_state: Any, obs_stats: ObsStats, key: jax.Array) -> dict[str, jax.Array]:
         def act(obs: jax.Array, k: jax.Array) -> jax.Array:
-            obs = obs_stats.normalize(obs, normalize)
-            return jnp.clip(agent.act(agent_state, obs, k, deterministic=True), -1.0, 1.0)
+            return jnp.clip(agent.act(agent_state, obs_stats, obs, k, deterministic=True),
+                            -1.0, 1.0)
 
         ret, length = play_episodes(env, act, num_episodes, key)
         mean = batch_mean(ret)

@@ -36,7 +36,7 @@ from mjxrsm.agents.base import Agent, cond_or_zeros
 from mjxrsm.config.check import divisibility_errors
 from mjxrsm.core import replay, sharding
 from mjxrsm.core.episodes import make_evaluator
-from mjxrsm.core.normalization import ObsStats
+from mjxrsm.core.normalization import ObservedAgent, ObsStats
 from mjxrsm.core.replay import ReplayState, Transition
 from mjxrsm.core.schedule import UpdateSchedule
 from mjxrsm.core.sharding import DATA, data_mean, data_sum, device_key, local_rows
@@ -66,6 +66,7 @@ class Trainer:
     config: ConfigDict
     env: Env
     agent: Agent
+    observed: ObservedAgent  # the agent behind its input layer (observation normalisation)
     mesh: Mesh
     specs: TrainState  # each leaf's PartitionSpec on `mesh`
     schedule: UpdateSchedule
@@ -200,7 +201,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
     if config.replay_capacity < batch_size:
         raise ValueError("replay_capacity must be >= algo.batch_size")
     local_batch = batch_size // n_dev  # each device's share of every batch
-    normalize = bool(config.normalize_obs)
+    observed = ObservedAgent(agent, bool(config.normalize_obs))
     v_reset, v_step = jax.vmap(env.reset), jax.vmap(env.step)
 
     def init(key: jax.Array) -> TrainState:
@@ -232,9 +233,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
                 jax.random.uniform(key, (num_envs, act_size), minval=-1.0, maxval=1.0)
             )
         else:
-            action = agent.act(
-                state.agent, state.obs_stats.normalize(obs, normalize), device_key(key)
-            )
+            action = observed.act(state.agent, state.obs_stats, obs, device_key(key))
         env_state = sharding.as_local(v_step(state.env, action))  # carry type: per device
         # next_obs is the true last observation of an ended episode, not the reset one; `done`
         # is termination only, so truncated episodes bootstrap.
@@ -254,7 +253,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         state = state.replace(
             env=env_state,
             buffer=replay.insert(state.buffer, tr),
-            obs_stats=state.obs_stats.update(obs) if normalize else state.obs_stats,
+            obs_stats=observed.observe(state.obs_stats, obs),
             env_steps=state.env_steps + num_envs,
             iteration=state.iteration + 1,
         )
@@ -266,11 +265,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         def one(agent_state, k):
             k_sample, k_update = jax.random.split(k)
             b = replay.sample(state.buffer, k_sample, local_batch)
-            b = b._replace(
-                obs=state.obs_stats.normalize(b.obs, normalize),
-                next_obs=state.obs_stats.normalize(b.next_obs, normalize),
-            )
-            return agent.update(agent_state, b, k_update)
+            return observed.update(agent_state, state.obs_stats, b, k_update)
 
         keys = jax.random.split(device_key(key), sched.per_iter)
         agent_state, metrics = jax.lax.scan(one, state.agent, keys)
@@ -306,7 +301,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
         return state, aggregate_metrics(metrics, agent.policy_metric_groups)
 
-    evaluator = make_evaluator(env, agent, config.eval_episodes, normalize)
+    evaluator = make_evaluator(env, observed, config.eval_episodes)
 
     def evaluate(state: TrainState, key: jax.Array) -> dict:
         return evaluator(state.agent, state.obs_stats, key)
@@ -327,6 +322,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         config=config,
         env=env,
         agent=agent,
+        observed=observed,
         mesh=mesh,
         specs=specs,
         schedule=sched,

@@ -25,7 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from ml_collections import ConfigDict
 
-from mjxrsm.core.normalization import ObsStats
+from mjxrsm.core.normalization import ObservedAgent, ObsStats
 from mjxrsm.envs.options import env_kwargs
 
 # A checkpoint of format 2 holds the agent and the observation statistics as named items
@@ -66,14 +66,14 @@ class Policy:
     action_size: int
     agent_state: Any
     obs_stats: ObsStats
-    act_fn: Any  # agent.act
+    agent: ObservedAgent  # the run's agent behind its input layer (observation normalisation)
 
     def __call__(self, obs: jax.Array, key: jax.Array) -> jax.Array:
         obs = jnp.asarray(obs, jnp.float32)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
-        batch = self.obs_stats.normalize(batch, bool(self.config.normalize_obs))
-        action = jnp.clip(self.act_fn(self.agent_state, batch, key, deterministic=True), -1, 1)
+        action = jnp.clip(self.agent.act(self.agent_state, self.obs_stats, batch, key,
+                                         deterministic=True), -1, 1)
         return action[0] if single else action
 
 
@@ -179,6 +179,7 @@ def load_policy(run_dir: str | Path, step: int | None = None, stream: Any = None
         if damaged:
             print(f"warning: skipped {len(damaged)} unreadable checkpoint(s) of {run_dir} "
                   f"({damaged[0]}); loaded step {candidate}", file=stream or sys.stderr)
-        return Policy(config, candidate, obs_size, act_size, agent_state, stats, agent.act)
+        observed = ObservedAgent(agent, bool(config.normalize_obs))
+        return Policy(config, candidate, obs_size, act_size, agent_state, stats, observed)
     raise PolicyLoadError(f"no readable checkpoint in {run_dir / 'checkpoints'}: "
                           + "; ".join(damaged))
