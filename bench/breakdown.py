@@ -5,8 +5,9 @@ Why: the full update is one fused XLA program, so a profile of it says little ab
 depends on the previous iteration (so XLA can neither hoist nor drop the work), on random data
 of the real shapes (the cost of these networks does not depend on the values).
 
-The parts are the agent's own (`Agent.parts`: the library functions `update` composes, forced to
-run), so this times the code that trains, never a copy. Every agent has
+The parts are built here from the library's own functions that `update` composes (`next_action`,
+`td_value`, `critic_step`, the algorithm's `policy_step`, ...), forced to run, so this times the
+code that trains, never a copy; the library carries no hooks for it. Every agent has
   td_sampling       the next action for the TD target (diffusion: B*N reverse chains of T
                     denoiser calls + min-Q over the B*N candidates; SAC: one Gaussian sample)
   critic_step       target Q of (s', a'), TD loss, gradient and Adam step
@@ -25,6 +26,7 @@ glue).
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import jax
@@ -32,7 +34,24 @@ import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from bench.common import Timing, compile_timed, per_call, time_steady
+from mjxrsm.agents import make_agent, sac
+from mjxrsm.agents.base import critic_step, temperature_step
+from mjxrsm.agents.diffusion_agent import (
+    DiffusionAgentState,
+    StepContext,
+    diffusion_temperature_step,
+    make_diffusion_policy,
+    make_optimizers,
+    next_action,
+    td_value,
+)
+from mjxrsm.config.algorithms import get_algorithm
 from mjxrsm.core.replay import Transition
+from mjxrsm.models.policy import DiffusionPolicy
+
+# One part of `update` on its own: (state, batch, key) -> (state with the part's own fields
+# advanced, an output that depends on all its work, so that none of it can be dropped).
+Part = Callable[[Any, Transition, jax.Array], tuple[Any, Any]]
 
 
 def random_batch(key: jax.Array, lead: tuple[int, ...], obs_size: int, act_size: int) -> Transition:
@@ -96,17 +115,136 @@ def update_rate(agent, state, obs_size: int, act_size: int, batch_size: int, rep
             "reps_per_call": reps, "calls": len(times), **comp}
 
 
+def candidate_q_part(candidate_q: Callable, cfg: ConfigDict, pol: DiffusionPolicy,
+                     act_size: int) -> Part:
+    """SDAC's B*K candidate critic evaluations alone (most of its policy step's extra cost over
+    DPMD's), on uniform candidates."""
+
+    def part(state, batch, key):
+        acts = jax.random.uniform(key, (batch.obs.shape[0], cfg.num_candidates, act_size),
+                                  minval=-1.0, maxval=1.0)
+        return state, candidate_q(pol, state.critic, batch.obs, acts)
+
+    return part
+
+
+# Sub-parts of a policy step also timed alone: the agent module's function of that name -> its
+# part. Found by the function, so no algorithm is named here.
+SUB_PARTS: dict[str, Callable[[Callable, ConfigDict, DiffusionPolicy, int], Part]] = {
+    "candidate_q": candidate_q_part,
+}
+
+
+def diffusion_parts(cfg: ConfigDict, module: ModuleType, obs_size: int,
+                    act_size: int) -> dict[str, Part]:
+    """The parts of a diffusion agent's `update` (`make_diffusion_agent`), with the algorithm's
+    own `policy_step` and, where it has one, its own `entropy_estimate` (the `entropy_fn` its
+    `make_agent` passes), both module-level functions of its agent file. `critic_step` stands the
+    batch's actions in for a', and `policy_step` them and their Q (zeros) for the particles:
+    neither cost depends on the values."""
+    pol = make_diffusion_policy(cfg, obs_size, act_size)
+    opts = make_optimizers(cfg)
+    policy_step = module.policy_step
+    entropy_fn = getattr(module, "entropy_estimate", None)
+
+    def td_sampling(state, batch, key):
+        k_sample, k_noise = jax.random.split(key)
+        alpha = jnp.exp(state.log_alpha)
+        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise).action
+
+    def critic(state, batch, key):
+        y = td_value(cfg, pol, state.target_critic, batch, batch.action)
+        c = critic_step(pol.critic_net.apply, opts.critic, state.critic, state.critic_opt, batch, y)
+        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
+
+    def policy(state, batch, key):
+        particles = jnp.repeat(batch.action[:, None], cfg.num_particles, axis=1)
+        ctx = StepContext(jnp.exp(state.log_alpha), batch.action, state.critic, state.critic,
+                          particles, jnp.zeros(particles.shape[:2], batch.action.dtype))
+        params, opt, q_stats, metrics = policy_step(
+            cfg, pol, opts, state, batch, ctx, jnp.bool_(True), key
+        )
+        return state.replace(policy=params, policy_opt=opt, q_stats=q_stats), metrics
+
+    def temperature(state, batch, key):
+        # Step 0, so the step is taken on every call (`alpha_update_every`).
+        log_alpha, alpha_opt, metrics = diffusion_temperature_step(
+            cfg, pol, opts, state.replace(step=jnp.zeros_like(state.step)), batch, key,
+            act_size, entropy_fn,
+        )
+        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), metrics
+
+    parts = {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
+             "temperature_step": temperature}
+    for name, make_part in SUB_PARTS.items():
+        fn = getattr(module, name, None)
+        if fn is not None:
+            parts[name] = make_part(fn, cfg, pol, act_size)
+    return parts
+
+
+def sac_parts(cfg: ConfigDict, module: ModuleType, obs_size: int,
+              act_size: int) -> dict[str, Part]:
+    """The parts of SAC's `update`, from mjxrsm/agents/sac.py's functions (`module` is that
+    module; the signature is `PART_BUILDERS`'). `critic_step` stands the batch's
+    actions and zero log-densities in for (a', log pi(a'|s')), and `temperature_step` minus the
+    mean reward for the entropy: the costs do not depend on the values."""
+    nets = sac.make_nets(cfg, act_size)
+    opts = sac.make_optimizers(cfg)
+    target_entropy = cfg.target_entropy_per_dim * act_size
+
+    def td_sampling(state, batch, key):
+        return state, sac.sample(nets, state.policy, batch.next_obs, key)
+
+    def critic(state, batch, key):
+        alpha = jnp.exp(state.log_alpha)
+        y = sac.sac_td_value(cfg, nets, state.target_critic, batch, alpha, batch.action,
+                             jnp.zeros_like(batch.reward))
+        c = critic_step(nets.critic.apply, opts.critic, state.critic, state.critic_opt, batch, y)
+        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
+
+    def policy(state, batch, key):
+        params, opt, loss, _ = sac.sac_policy_step(nets, opts, state, state.critic, batch,
+                                                   jnp.exp(state.log_alpha), jnp.bool_(True), key)
+        return state.replace(policy=params, policy_opt=opt), loss
+
+    def temperature(state, batch, key):
+        entropy = -batch.reward.mean()
+        log_alpha, alpha_opt = temperature_step(opts.alpha, state.log_alpha, state.alpha_opt,
+                                                entropy, target_entropy)
+        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), log_alpha
+
+    return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
+            "temperature_step": temperature}
+
+
+# How to take an agent apart, by the type of its state (which says whose `update` it is).
+PART_BUILDERS: dict[type, Callable[[ConfigDict, ModuleType, int, int], dict[str, Part]]] = {
+    DiffusionAgentState: diffusion_parts,
+    sac.SACState: sac_parts,
+}
+
+
+def update_parts(cfg: ConfigDict, state: Any, obs_size: int, act_size: int) -> dict[str, Part]:
+    """The parts of `update` for the algorithm named by `cfg.name`, whose agent state is `state`,
+    in timing order."""
+    builder = PART_BUILDERS.get(type(state))
+    if builder is None:
+        raise NotImplementedError(
+            f"no breakdown for agent state {type(state).__name__} ({cfg.name}): add its parts to "
+            "bench/breakdown.py: PART_BUILDERS")
+    return builder(cfg, get_algorithm(cfg.name).agent_module, obs_size, act_size)
+
+
 def parts_breakdown(cfg: ConfigDict, obs_size: int, act_size: int, num_envs: int, reps: int,
                     timing: Timing) -> dict[str, dict]:
-    """Every part in `Agent.parts` for the algorithm named by `cfg.name` (ms per call), then
-    acting and the whole update."""
-    from mjxrsm.agents import make_agent
-
+    """Every part of `update` (`update_parts`) for the algorithm named by `cfg.name` (ms per
+    call), then acting and the whole update."""
     agent = make_agent(cfg, obs_size, act_size)
     state = jax.jit(agent.init)(jax.random.PRNGKey(0))
     batch = random_batch(jax.random.PRNGKey(1), (cfg.batch_size,), obs_size, act_size)
     out: dict[str, dict] = {}
-    for i, (name, part) in enumerate(agent.parts.items()):
+    for i, (name, part) in enumerate(update_parts(cfg, state, obs_size, act_size).items()):
 
         def body(b, carry, part=part):
             st, key, acc = carry

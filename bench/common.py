@@ -1,5 +1,6 @@
-"""Shared helpers for the benchmarks: provenance (hardware, versions, git), config overrides,
-subprocess isolation, steady-state timing and memory readings.
+"""Shared helpers for the benchmarks: provenance (hardware, versions, git), subprocess isolation,
+steady-state timing and memory readings. `--set KEY=VALUE` is read by the library's override
+parser (mjxrsm/config/overrides.py), the one the training CLI reads `--config.<key>` with.
 
 The parent process of a benchmark never initialises a JAX backend: on a GPU that would reserve
 most of the device memory and starve the worker subprocesses, which do the measuring.
@@ -7,7 +8,6 @@ most of the device memory and starve the worker subprocesses, which do the measu
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import datetime as _dt
 import fcntl
@@ -20,14 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
-
-from bench.cli import fail
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -142,96 +139,7 @@ def provenance(device: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- config overrides
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '1e-4' -> 1e-4, '1/128' -> 0.0078125, '(64,64)' -> (64, 64), 'true' -> True,
-    anything else stays a string (e.g. 'standardize')."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"\s*\d+\s*/\s*\d+\s*", text):
-        return float(Fraction(text.replace(" ", "")))
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
-    """['algo.lr=1e-4', 'num_envs=64'] -> {'algo.lr': 1e-4, 'num_envs': 64}."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value)
-    return out
-
-
-def parse_sweeps(items: Iterable[str]) -> dict[str, list[Any]]:
-    """['algo.num_particles=8,16,32'] -> {'algo.num_particles': [8, 16, 32]}.
-
-    Commas inside brackets stay with their value: 'algo.hidden=(64,64),(256,256)'."""
-    out = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        if not sep or not key:
-            fail(f"expected KEY=V1,V2,..., got {item!r}")
-        parts, depth, cur = [], 0, ""
-        for ch in values:
-            depth += ch in "(["
-            depth -= ch in ")]"
-            if ch == "," and depth == 0:
-                parts.append(cur)
-                cur = ""
-            else:
-                cur += ch
-        parts.append(cur)
-        out[key.strip()] = [parse_value(p) for p in parts if p.strip()]
-    return out
-
-
-def has_key(config, dotted: str) -> bool:
-    node = config
-    for part in dotted.split("."):
-        if not hasattr(node, "keys") or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def get_key(config, dotted: str) -> Any:
-    node = config
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-def apply_overrides(config, overrides: dict[str, Any], strict: bool = False) -> dict[str, Any]:
-    """Set dotted keys on an ml-collections config; returns those applied.
-
-    Keys an algorithm does not have (e.g. `algo.num_particles` for SAC) are skipped unless
-    `strict`, so one `--set` can address a mixed grid.
-    """
-    applied = {}
-    for dotted, value in overrides.items():
-        if not has_key(config, dotted):
-            if strict:
-                raise KeyError(f"config has no key {dotted!r}")
-            continue
-        *path, last = dotted.split(".")
-        node = config
-        for part in path:
-            node = node[part]
-        if isinstance(node[last], tuple) and isinstance(value, list):
-            value = tuple(value)
-        if isinstance(node[last], float) and isinstance(value, int):
-            value = float(value)
-        node[last] = value
-        applied[dotted] = value
-    return applied
+# ----------------------------------------------------------------------------- configs
 
 
 def config_to_dict(config) -> dict[str, Any]:

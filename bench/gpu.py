@@ -95,8 +95,8 @@ TINY_OVERRIDES = {"algo.hidden": (16, 16), "algo.num_particles": 4, "algo.diffus
 
 def cell_config(cell: Cell, overrides: dict[str, Any]):
     """The preset's config with the cell's envs; warm-up just fills one batch (not timed)."""
-    from bench.common import apply_overrides
     from configs.train import get_config
+    from mjxrsm.config.overrides import apply_overrides
 
     config = get_config(f"{cell.env},{cell.algo},{cell.preset}")
     if cell.num_envs:

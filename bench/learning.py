@@ -40,7 +40,6 @@ from bench.cli import (
 from bench.common import (
     RESULTS,
     ROOT,
-    apply_overrides,
     config_to_dict,
     device_slug,
     exclusive,
@@ -48,7 +47,6 @@ from bench.common import (
     host_info,
     log,
     md_table,
-    parse_assignments,
     provenance,
     run_worker,
     worker_main,
@@ -56,6 +54,7 @@ from bench.common import (
 )
 from bench.report import algo_color
 from mjxrsm.config.algorithms import algorithm_names
+from mjxrsm.config.overrides import OverrideError, apply_overrides, has_key, parse_assignments
 from mjxrsm.config.ranges import flat_items
 from mjxrsm.rundir.workdir import (
     ABSENT_MEANS,
@@ -637,6 +636,19 @@ def _report(out: Path, preset_name: str, preset: LearningPreset, overrides: dict
     return rep
 
 
+def parse_set(items: list[str], preset: LearningPreset) -> dict[str, Any]:
+    """--set KEY=VALUE, each value read against the first algorithm of the grid that has the key,
+    by the parser the training CLI reads --config.<key>=<value> with."""
+    from configs.train import get_config
+
+    configs = [get_config(f"{preset.envs[0]},{algo},{preset.trainer_preset}")
+               for algo in preset.algos]
+    try:
+        return parse_assignments(items, configs)
+    except OverrideError as e:
+        fail(str(e))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -652,13 +664,11 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         fail(f"--algos: unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
     check_envs(preset.envs)
-    overrides = parse_assignments(args.set)
+    overrides = parse_set(args.set, preset)
     preset_name = "quick" if args.quick else args.preset
 
     cells = make_cells(preset, args.first_seed, args.budget)
     # Fail fast on a bad env, key or value, before any process starts.
-    from bench.common import has_key
-
     used: set[str] = set()
     for cell in {(c.env, c.algo): c for c in cells}.values():
         try:

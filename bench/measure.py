@@ -8,7 +8,8 @@ import dataclasses
 import time
 from typing import Any
 
-from bench.common import Timing, apply_overrides, config_to_dict, process_usage
+from bench.common import Timing, config_to_dict, process_usage
+from mjxrsm.config.overrides import apply_overrides
 
 # The official implementation's own settings are measured on this task (see OFFICIAL_* in
 # bench/throughput_report.py for its figures).

@@ -42,8 +42,6 @@ from bench.common import (
     Timing,
     device_slug,
     log,
-    parse_assignments,
-    parse_sweeps,
     provenance,
     run_worker,
     today,
@@ -66,6 +64,13 @@ from bench.throughput_report import (
 )
 from bench.yardsticks import worker_brax_sac, worker_physics
 from mjxrsm.config.algorithms import algorithm_names
+from mjxrsm.config.overrides import (
+    OverrideError,
+    get_key,
+    has_key,
+    parse_assignments,
+    parse_sweeps,
+)
 
 MODULE = "bench.throughput"
 ALGOS = tuple(algorithm_names())  # every registered algorithm (mjxrsm/config/algorithms.py)
@@ -251,28 +256,35 @@ def make_plan(args: argparse.Namespace, device: dict[str, Any]) -> Plan:
     skip = set(_csv(args.skip) or ())
     if skip - set(SKIPPABLE):
         fail(f"--skip takes {SKIPPABLE}, got {sorted(skip - set(SKIPPABLE))}")
-    if args.sweep is None:
-        sweeps = dict(base.sweeps)
-    elif args.sweep == ["none"]:
-        sweeps = {}
-    else:
-        sweeps = parse_sweeps(args.sweep)
-    user = parse_assignments(args.set)
-    _check_keys(user, profile, "--set")
-    _check_keys(sweeps, profile, "--sweep")
+    configs = _grid_configs(profile)
+    try:  # read against the grid's configs, by the parser the training CLI uses
+        if args.sweep is None:
+            sweeps = dict(base.sweeps)
+        elif args.sweep == ["none"]:
+            sweeps = {}
+        else:
+            sweeps = parse_sweeps(args.sweep, configs)
+        user = parse_assignments(args.set, configs)
+    except OverrideError as e:
+        fail(str(e))
+    _check_keys(user, configs, "--set")
+    _check_keys(sweeps, configs, "--sweep")
     overrides = {**(QUICK_OVERRIDES if args.quick else {}), **user}
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-bench-quick" if args.quick
                        else RESULTS / "throughput")
     return Plan(profile, overrides, sweeps, skip, out, args.quick, device)
 
 
-def _check_keys(keys, profile: Profile, flag: str) -> None:
-    """Every overridden key must exist for at least one algorithm of the grid."""
-    from bench.common import has_key
+def _grid_configs(profile: Profile) -> list:
+    """One config per algorithm of the grid (what --set and --sweep values are read against)."""
     from configs.train import get_config
 
     env = profile.envs[0] if profile.envs else profile.sweep_at[0]
-    configs = [get_config(f"{env},{a},{profile.preset}") for a in profile.algos]
+    return [get_config(f"{env},{a},{profile.preset}") for a in profile.algos]
+
+
+def _check_keys(keys, configs: list, flag: str) -> None:
+    """Every overridden key must exist for at least one algorithm of the grid."""
     unknown = sorted(k for k in keys if not any(has_key(c, k) for c in configs))
     if unknown:
         fail(f"{flag}: no algorithm's config has {unknown}")
@@ -405,11 +417,9 @@ class Runner:
 
     def _sweep(self, env: str, n: int, algo: str, key: str, values: list) -> None:
         """One knob of one algorithm; the value the base cell already has is not run again."""
-        from bench.common import get_key
-
         base_over = {**self.plan.overrides, "num_envs": n}
         base_config, _ = build_config(env, algo, self.plan.profile.preset, base_over)
-        if not _has(base_config, key):
+        if not has_key(base_config, key):
             return
         base = next((c for c in self.results["cells"] if "error" not in c and not c["sweep"]
                      and (c["env"], c["algo"], c["num_envs"]) == (env, algo, n)), None)
@@ -435,12 +445,6 @@ class Runner:
                                                else f" {k}={v}" for k, v in sweep.items())
         bucket.append({**entry, **self.run(spec, label)})
         self.save()
-
-
-def _has(config, dotted: str) -> bool:
-    from bench.common import has_key
-
-    return has_key(config, dotted)
 
 
 def _headline(res: dict) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mjxrsm.config.overrides import has_key, set_key
 from mjxrsm.config.platform import may_have_accelerator
 from mjxrsm.config.ranges import COUNT, ENV_STEPS, Bool, Choice, Int, Name, Real
 from mjxrsm.envs.engines import IMPLS
@@ -127,13 +128,9 @@ RANGES = {
 def set_values(c: ConfigDict, values: Mapping[str, Any], where: str) -> None:
     """Assign dotted keys; a key the config lacks is a typo in a preset table, so it fails."""
     for dotted, value in values.items():
-        *parents, leaf = dotted.split(".")
-        node = c
-        for part in parents:
-            node = node[part]
-        if leaf not in node:
+        if not has_key(c, dotted):
             raise KeyError(f"{where}: {dotted!r} is not a config key")
-        node[leaf] = value
+        set_key(c, dotted, value)
 
 
 def apply_preset(c: ConfigDict, preset: str) -> None:

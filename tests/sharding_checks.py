@@ -82,7 +82,8 @@ def update_equivalence(mesh) -> dict:
         q_stats = RunningStats.init().update(c.q.min(0), 0.5)
         obs_stats = ObsStats.init(obs_size).update(data.obs)
         return {"critic_grads": c.grads, "critic_params": c.params, "critic_adam": c.opt_state,
-                "policy_params": pol, "policy_adam": pol_opt, "grad_norm": pm["policy/grad_norm"],
+                "policy_params": pol, "policy_adam": pol_opt,
+                "grad_norm": pm["policy/grad_norm"].value,
                 "log_alpha": la, "alpha_adam": la_opt, "q_stats": q_stats, "obs_stats": obs_stats}
 
     one = jax.jit(step)(params, data, y)

@@ -203,6 +203,7 @@ def test_four_devices_solve_inverted_pendulum(tmp_path):
     tests/test_learning.py asks of one device."""
     cmd = [sys.executable, "-m", "mjxrsm.train",
            "--config=configs/train.py:inverted_pendulum,sac,cpu", "--config.mesh.devices=4",
+           "--config.num_envs=16",  # the cpu preset acts in 1 env; 16 split over 4 devices
            "--config.tensorboard=False", f"--workdir={tmp_path / 'run'}"]
     env = {**os.environ, "JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)

@@ -9,8 +9,7 @@ shard_map) and batch statistics that feed replicated state through `mjxrsm.core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,12 +21,7 @@ from mjxrsm.core.sharding import data_mean, value_and_mean_grad, zeros_like_type
 from mjxrsm.models.policy import temperature_loss
 
 Params = Any
-Metrics = dict[str, jax.Array]
-
-
-# One part of `update` on its own, for timing it (bench/breakdown.py): state, batch, key ->
-# (state with the part's own fields advanced, an output that depends on all its work).
-Part = Callable[[Any, Transition, jax.Array], tuple[Any, Any]]
+Metrics = dict[str, Any]  # name -> jax.Array or core.metrics.Weighted
 
 
 class Agent(NamedTuple):
@@ -37,18 +31,14 @@ class Agent(NamedTuple):
     act(state, obs [N, o], key, deterministic: bool) -> actions [N, d]   (deterministic is static)
     update(state, batch: Transition with leading batch axis, key) -> (state, metrics)
 
-    `policy_metric_groups`: metric-name prefixes (before the first '/') that the policy step
-    reports; the trainer averages them only over the steps whose policy step ran
-    (`policy/applied`), and every other update metric over all updates. Declared by the agent so
-    the trainer needs no list of algorithms. `parts`: the named library functions `update`
-    composes, each runnable alone (bench/breakdown.py times them, so it times no copies).
+    `update`'s metrics are plain arrays (averaged over every update) or `Weighted` values
+    (mjxrsm/core/metrics.py) for a step that runs on only some updates, carrying whether it ran:
+    the agent says what each metric averages over, so the trainer needs no list of names.
     """
 
     init: Callable[[jax.Array], Any]
     act: Callable[..., jax.Array]
     update: Callable[[Any, Transition, jax.Array], tuple[Any, Metrics]]
-    policy_metric_groups: tuple[str, ...] = ("policy",)
-    parts: Mapping[str, Part] = MappingProxyType({})
 
 
 # Select pytree a where the scalar `cond` holds, else b (no Python branching under jit).

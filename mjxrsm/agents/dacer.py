@@ -76,5 +76,5 @@ def entropy_estimate(
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "dacer"),
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step,
                                 entropy_fn=entropy_estimate)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -31,7 +30,6 @@ from mjxrsm.agents.base import (
     Agent,
     Metrics,
     Params,
-    Part,
     adam_step,
     cond_or_zeros,
     critic_step,
@@ -40,6 +38,7 @@ from mjxrsm.agents.base import (
     temperature_step,
     value_and_mean_grad,
 )
+from mjxrsm.core.metrics import gated
 from mjxrsm.core.replay import Transition
 from mjxrsm.core.sharding import zeros_like_type
 from mjxrsm.models import diffusion
@@ -136,7 +135,8 @@ def policy_grad_step(
     opt_state,
 ) -> tuple[Params, Any, Metrics]:
     """Gradient + Adam step on the policy, computed only when `do` holds (lax.cond), so the
-    delayed steps cost nothing. Skipped steps report zeros and `policy/applied = 0`."""
+    delayed steps cost nothing. Its metrics are weighted by whether it ran (skipped steps report
+    zeros that no average counts)."""
 
     def run(params, opt_state):
         (loss, metrics), grads = value_and_mean_grad(loss_fn, has_aux=True)(params)
@@ -145,7 +145,7 @@ def policy_grad_step(
         return params, opt_state, {**metrics, "policy/loss": loss, "policy/grad_norm": gnorm}
 
     params, opt_state, metrics = cond_or_zeros(do, run, params, opt_state)
-    return params, opt_state, {**metrics, "policy/applied": do.astype(jnp.float32)}
+    return params, opt_state, gated(metrics, do)
 
 
 def next_action(
@@ -193,7 +193,7 @@ def diffusion_temperature_step(
     """The temperature step, every `alpha_update_every` updates. Without `entropy_fn` it uses the
     official Gaussian entropy proxy (cheap: computed and logged every update, `entropy_proxy`);
     with one, the estimate runs under lax.cond only on the updates that step alpha and is logged
-    as `entropy/estimate`, averaged over those updates (`entropy/applied`).
+    as `entropy/estimate`, averaged over those updates (weighted by whether it ran).
     Returns (log_alpha, alpha_opt, metrics)."""
     do = state.step % cfg.alpha_update_every == 0
     if entropy_fn is None:
@@ -203,7 +203,7 @@ def diffusion_temperature_step(
     else:
         estimate = lambda: entropy_fn(cfg, pol, state, batch, key).astype(jnp.float32)  # noqa: E731
         entropy = jax.lax.cond(do, estimate, lambda: zeros_like_type(jax.eval_shape(estimate)))
-        metrics = {"entropy/estimate": entropy, "entropy/applied": do.astype(jnp.float32)}
+        metrics = gated({"entropy/estimate": entropy}, do)
     log_alpha, alpha_opt = temperature_step(
         opts.alpha, state.log_alpha, state.alpha_opt, entropy,
         cfg.target_entropy_per_dim * action_size, do,
@@ -211,54 +211,15 @@ def diffusion_temperature_step(
     return log_alpha, alpha_opt, metrics
 
 
-def diffusion_parts(
-    cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, policy_step: PolicyStep,
-    action_size: int, entropy_fn: EntropyFn | None = None,
-) -> dict[str, Part]:
-    """The parts of `update` alone (for bench/breakdown.py): the same functions, forced to run.
-    `critic_step` stands the batch's actions in for a' (its cost does not depend on them)."""
-
-    def td_sampling(state, batch, key):
-        k_sample, k_noise = jax.random.split(key)
-        alpha = jnp.exp(state.log_alpha)
-        return state, next_action(cfg, pol, state, batch.next_obs, alpha, k_sample, k_noise).action
-
-    def critic(state, batch, key):
-        y = td_value(cfg, pol, state.target_critic, batch, batch.action)
-        c = critic_step(pol.critic_net.apply, opts.critic, state.critic, state.critic_opt, batch, y)
-        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
-
-    def policy(state, batch, key):
-        particles = jnp.repeat(batch.action[:, None], cfg.num_particles, axis=1)
-        ctx = StepContext(jnp.exp(state.log_alpha), batch.action, state.critic, state.critic,
-                          particles, jnp.zeros(particles.shape[:2], batch.action.dtype))
-        params, opt, q_stats, metrics = policy_step(
-            cfg, pol, opts, state, batch, ctx, jnp.bool_(True), key
-        )
-        return state.replace(policy=params, policy_opt=opt, q_stats=q_stats), metrics
-
-    def temperature(state, batch, key):
-        log_alpha, alpha_opt, metrics = diffusion_temperature_step(
-            cfg, pol, opts, state.replace(step=jnp.zeros_like(state.step)), batch, key,
-            action_size, entropy_fn,
-        )
-        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), metrics
-
-    return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
-            "temperature_step": temperature}
-
-
 def make_diffusion_agent(
     cfg: ConfigDict,
     obs_size: int,
     action_size: int,
     policy_step: PolicyStep,
-    policy_metric_groups: tuple[str, ...] = ("policy",),
     entropy_fn: EntropyFn | None = None,
 ) -> Agent:
     """Build init/act/update for a diffusion actor-critic whose policy step is the algorithm's
-    (`policy_step`); `policy_metric_groups` as in `Agent`; `entropy_fn` replaces the Gaussian
-    entropy proxy in the temperature step."""
+    (`policy_step`); `entropy_fn` replaces the Gaussian entropy proxy in the temperature step."""
     pol = make_diffusion_policy(cfg, obs_size, action_size)
     opts = make_optimizers(cfg)
 
@@ -355,6 +316,4 @@ def make_diffusion_agent(
         }
         return new_state, metrics
 
-    parts = diffusion_parts(cfg, pol, opts, policy_step, action_size, entropy_fn)
-    return Agent(init=init, act=act, update=update, policy_metric_groups=policy_metric_groups,
-                 parts=MappingProxyType(parts))
+    return Agent(init=init, act=act, update=update)

@@ -26,6 +26,7 @@ from mjxrsm.agents.diffusion_agent import (
     policy_grad_step,
 )
 from mjxrsm.config import choices
+from mjxrsm.core.metrics import gated
 from mjxrsm.core.replay import Transition
 from mjxrsm.models import rsm
 from mjxrsm.models.policy import DiffusionPolicy
@@ -88,15 +89,15 @@ def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: 
     policy, policy_opt, metrics = policy_grad_step(
         do, loss_fn, opts.policy, state.policy, state.policy_opt
     )
-    metrics.update({
+    metrics.update(gated({  # the weights of the policy step: averaged where it ran
         "dpmd/frac_at_clip": jnp.mean(jnp.abs(smp.scores) >= cfg.q_clip),
         "dpmd/w_min": w.min(),
         "dpmd/w_max": w.max(),
         "dpmd/ess_frac": jnp.square(w.sum()) / jnp.square(w).sum() / w.shape[0],
-    })
+    }, do))
     # The running stats follow the TD target's a' in either mode (only `q_norm` uses them).
     return policy, policy_opt, state.q_stats.update(q, cfg.stats_rate), metrics
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "dpmd"))
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step)

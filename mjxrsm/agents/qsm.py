@@ -77,4 +77,4 @@ def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: 
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    return make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "qsm"))
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step)

@@ -7,7 +7,6 @@ fair. `update` composes the named steps below (`sac_td_value`, `critic_step`, `s
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +19,6 @@ from mjxrsm.agents.base import (
     Agent,
     Metrics,
     Params,
-    Part,
     adam_step,
     critic_step,
     polyak_if,
@@ -102,36 +100,6 @@ def sac_policy_step(
     return policy, policy_opt, loss, logp
 
 
-def sac_parts(cfg: ConfigDict, nets: SACNets, opts: SACOptimizers,
-              target_entropy: float) -> dict[str, Part]:
-    """The parts of `update` alone (bench/breakdown.py); `critic_step` stands the batch's actions
-    and zero log-densities in for (a', log pi(a'|s'))."""
-
-    def td_sampling(state, batch, key):
-        return state, sample(nets, state.policy, batch.next_obs, key)
-
-    def critic(state, batch, key):
-        alpha = jnp.exp(state.log_alpha)
-        y = sac_td_value(cfg, nets, state.target_critic, batch, alpha, batch.action,
-                         jnp.zeros_like(batch.reward))
-        c = critic_step(nets.critic.apply, opts.critic, state.critic, state.critic_opt, batch, y)
-        return state.replace(critic=c.params, critic_opt=c.opt_state), c.loss
-
-    def policy(state, batch, key):
-        params, opt, loss, _ = sac_policy_step(nets, opts, state, state.critic, batch,
-                                               jnp.exp(state.log_alpha), jnp.bool_(True), key)
-        return state.replace(policy=params, policy_opt=opt), loss
-
-    def temperature(state, batch, key):
-        entropy = -batch.reward.mean()  # stands in for -mean log pi
-        log_alpha, alpha_opt = temperature_step(opts.alpha, state.log_alpha, state.alpha_opt,
-                                                entropy, target_entropy)
-        return state.replace(log_alpha=log_alpha, alpha_opt=alpha_opt), log_alpha
-
-    return {"td_sampling": td_sampling, "critic_step": critic, "policy_step": policy,
-            "temperature_step": temperature}
-
-
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
     nets = make_nets(cfg, action_size)
     opts = make_optimizers(cfg)
@@ -189,5 +157,4 @@ def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
             "entropy": entropy,
         }
 
-    parts = sac_parts(cfg, nets, opts, target_entropy)
-    return Agent(init=init, act=act, update=update, parts=MappingProxyType(parts))
+    return Agent(init=init, act=act, update=update)

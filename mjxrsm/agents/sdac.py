@@ -9,8 +9,6 @@ official K-copy loss; see rsm.sdac_loss). The proposal sampling runs only on pol
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
@@ -22,7 +20,6 @@ from mjxrsm.agents.diffusion_agent import (
     PolicyOut,
     StepContext,
     make_diffusion_agent,
-    make_diffusion_policy,
     policy_grad_step,
 )
 from mjxrsm.core.replay import Transition
@@ -79,14 +76,4 @@ def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: 
 
 
 def make_agent(cfg: ConfigDict, obs_size: int, action_size: int) -> Agent:
-    agent = make_diffusion_agent(cfg, obs_size, action_size, policy_step, ("policy", "sdac"))
-    pol = make_diffusion_policy(cfg, obs_size, action_size)
-
-    def candidates(state, batch, key):
-        """The candidate critic evaluations alone, on uniform candidates (a sub-part of the
-        policy step, timed on its own)."""
-        acts = jax.random.uniform(key, (batch.obs.shape[0], cfg.num_candidates, action_size),
-                                  minval=-1.0, maxval=1.0)
-        return state, candidate_q(pol, state.critic, batch.obs, acts)
-
-    return agent._replace(parts=MappingProxyType({**agent.parts, "candidate_q": candidates}))
+    return make_diffusion_agent(cfg, obs_size, action_size, policy_step)

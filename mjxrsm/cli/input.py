@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,14 +48,25 @@ def one_line(text: str) -> str:
 
 
 def define_config_flag(flag_values: flags.FlagValues, argv: list[str]) -> None:
-    """--config: the ENV,ALGO[,PRESET] config file plus its --config.<key> overrides. New keys are
-    accepted by the parser (env.kwargs.* depend on the task) and refused by `validate`."""
+    """--config: the ENV,ALGO[,PRESET] config file. Its --config.<key> overrides are not left to
+    config_flags: `parse` reads them with mjxrsm/config/overrides.py, the parser the benchmarks'
+    --set uses too, so the flag sees argv without them."""
     from mjxrsm.config.files import config_module
+    from mjxrsm.config.overrides import split_flag_overrides
 
     usage = config_module("train").usage
-
+    plain, _ = split_flag_overrides(_expanded(flag_values, argv))
     config_flags.DEFINE_config_file("config", "configs/train.py", usage(), flag_values=flag_values,
-                                    lock_config=False, accept_new_attributes=True, sys_argv=argv)
+                                    lock_config=False, sys_argv=plain)
+
+
+def _expanded(flag_values: flags.FlagValues, argv: list[str]) -> list[str]:
+    """argv with any --flagfile read in, so overrides kept in a flag file count too (an unreadable
+    one is left for the flag parser to report)."""
+    try:
+        return flag_values.read_flags_from_files(list(argv), force_gnu=False)
+    except flags.Error:
+        return list(argv)
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -73,36 +85,7 @@ def _config_arg(argv: list[str]) -> str | None:
     return None
 
 
-def _reference(argv: list[str]) -> ConfigDict | None:
-    """The config of the --config argument without overrides (for defaults and ranges)."""
-    spec = _config_arg(argv) or "configs/train.py"
-    if ":" not in spec:
-        return None
-    try:
-        from mjxrsm.config.files import config_module
-
-        get_config = config_module("train").get_config
-
-        return get_config(spec.split(":", 1)[1])
-    except ValueError:
-        return None
-
-
-def _describe_key(key: str, argv: list[str]) -> str:
-    """What `--config.<key>` may hold: its range and its default."""
-    from mjxrsm.config.check import setting_ranges
-    from mjxrsm.config.ranges import flat_items
-
-    ref = _reference(argv)
-    if ref is None:
-        return "see the config's defaults"
-    spec = setting_ranges(ref.algo.name).get(key)
-    default = flat_items(ref).get(key)
-    valid = spec.describe() if spec is not None else f"a {type(default).__name__}"
-    return f"valid: {valid} (default {default!r})"
-
-
-def _flag_error(error: flags.Error, argv: list[str]) -> UsageError:
+def _flag_error(error: flags.Error) -> UsageError:
     """The absl/ml_collections error as one line that names the flag, the value and what is
     valid."""
     text = str(error)
@@ -116,38 +99,53 @@ def _flag_error(error: flags.Error, argv: list[str]) -> UsageError:
     if match and match.group(1) == "config":
         cause = one_line(str(_root_cause(error)))
         return UsageError(f"--config={match.group(2)}: {cause} (expected {USAGE})")
-    if match and match.group(1).startswith("config."):
-        key = match.group(1)[len("config."):]
-        value = next((a.split("=", 1)[1] for a in argv if a.startswith(f"--config.{key}=")),
-                     match.group(2))
-        return UsageError(f"--config.{key}={value!r} is not valid; {_describe_key(key, argv)}")
     return UsageError(one_line(text.split("\n", 1)[0]))
 
 
 def _parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
+    """The flags other than the --config.<key> overrides (absl's parser)."""
     try:
         rest = flag_values(argv)
     except flags.Error as e:
-        raise _flag_error(e, argv) from None
-    except KeyError as e:  # --config.<unknown section>.<key>=...
-        raise _unknown_section(str(e).strip("'\""), argv) from None
-    except (TypeError, ValueError) as e:  # e.g. a new key given twice with different types
-        raise UsageError(f"bad --config override: {one_line(str(e))}") from None
+        raise _flag_error(e) from None
     if len(rest) > 1:
         raise UsageError(f"unexpected argument {rest[1]!r} (flags take the form --name=value)")
 
 
-def _unknown_section(section: str, argv: list[str]) -> UsageError:
+def _refuse_names(keys: Iterable[str]) -> None:
+    for key in keys:
+        if key in NAME_KEYS:
+            raise UsageError(f"--config.{key} cannot be overridden; choose {NAME_KEYS[key]} in "
+                             f"{USAGE}")
+
+
+def _apply_overrides(config: ConfigDict, argv: list[str]) -> None:
+    """The --config.<key>=<value> overrides, read against the loaded config by the library's one
+    override parser (mjxrsm/config/overrides.py; the benchmarks' --set uses it too), then set.
+    New keys are accepted here (env.kwargs.* depend on the task) and refused by `validate`."""
     from mjxrsm.config.check import closest_key
+    from mjxrsm.config.overrides import (
+        OverrideError,
+        UnknownKeyError,
+        parse_flag_overrides,
+        set_key,
+        split_flag_overrides,
+    )
     from mjxrsm.config.ranges import flat_items
 
-    key = next((a.split("=", 1)[0][len("--config."):] for a in argv
-                if a.startswith(f"--config.{section}.") or a.startswith(f"--config.{section}=")),
-               section)
-    ref = _reference(argv)
-    close = closest_key(key, set(flat_items(ref))) if ref is not None else None
-    hint = f"; did you mean {close}?" if close else ""
-    return UsageError(f"--config.{key}: {key} is not a config key{hint}")
+    _, found = split_flag_overrides(argv)
+    _refuse_names(o.key for o in found)
+    try:
+        values = parse_flag_overrides(config, found)
+        _refuse_names(flat_items(values))  # a name inside a section's dict
+        for key, value in values.items():
+            set_key(config, key, value, new_ok=True)
+    except UnknownKeyError as e:
+        close = closest_key(e.key, set(flat_items(config)))
+        hint = f"; did you mean {close}?" if close else ""
+        raise UsageError(f"{e}{hint}") from None
+    except OverrideError as e:
+        raise UsageError(str(e)) from None
 
 
 def _config(flag_values: flags.FlagValues, argv: list[str]) -> ConfigDict:
@@ -170,6 +168,7 @@ def parse(flag_values: flags.FlagValues, argv: list[str]) -> Request:
     `flag_values` must hold the flags defined by `mjxrsm.train.cli` (config via
     `define_config_flag(flag_values, argv)`)."""
     from mjxrsm.config.check import ConfigError, validate
+    from mjxrsm.config.overrides import split_flag_overrides
     from mjxrsm.rundir.workdir import RunDirError, check_resume_config, check_workdir
 
     if any(a in HELP_FLAGS for a in argv[1:]):
@@ -183,14 +182,10 @@ def parse(flag_values: flags.FlagValues, argv: list[str]) -> Request:
     if not Path(spec.split(":", 1)[0]).is_file():
         raise UsageError(f"--config={spec}: no such config file {spec.split(':', 1)[0]!r} "
                          f"(expected {USAGE})")
-    _parse_flags(flag_values, argv)
+    argv = _expanded(flag_values, argv)
+    _parse_flags(flag_values, split_flag_overrides(argv)[0])
     config = _config(flag_values, argv)
-    for arg in argv:
-        key = arg.split("=", 1)[0].lstrip("-")
-        for name, part in NAME_KEYS.items():
-            if key in (f"config.{name}", f"noconfig.{name}"):
-                raise UsageError(f"--config.{name} cannot be overridden; choose {part} in "
-                                 f"{USAGE}")
+    _apply_overrides(config, argv)
     try:
         validate(config)
     except ConfigError as e:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from ml_collections import ConfigDict
 
 from mjxrsm.config.files import config_module
+from mjxrsm.config.overrides import get_key
 from mjxrsm.config.ranges import Spec, flat_items, out_of_range
 
 INT32_MAX = 2**31 - 1  # the trainer's env-step counters are int32
@@ -29,15 +30,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("invalid config: " + "; ".join(self.problems))
-
-
-def _get(config: ConfigDict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _flat_keys(node: ConfigDict, prefix: str = "") -> set[str]:
@@ -195,7 +187,7 @@ def validate(config: ConfigDict) -> None:
     errors = []
     for field, check in (("env.name", check_env_name), ("algo.name", get_algorithm)):
         try:
-            check(_get(config, field))
+            check(get_key(config, field, None))
         except ValueError as e:
             errors.append(f"{field}: {e}")
     if errors:

@@ -36,10 +36,11 @@ from mjxrsm.agents.base import Agent, cond_or_zeros
 from mjxrsm.config.check import divisibility_errors
 from mjxrsm.core import replay, sharding
 from mjxrsm.core.episodes import make_evaluator
+from mjxrsm.core.metrics import aggregate_metrics, as_weighted, mean_over_updates
 from mjxrsm.core.normalization import ObservedAgent, ObsStats
 from mjxrsm.core.replay import ReplayState, Transition
 from mjxrsm.core.schedule import UpdateSchedule
-from mjxrsm.core.sharding import DATA, data_mean, data_sum, device_key, local_rows
+from mjxrsm.core.sharding import DATA, device_key, local_rows
 from mjxrsm.envs import make_env
 from mjxrsm.envs.base import Env, EnvState
 from mjxrsm.envs.options import env_kwargs
@@ -118,67 +119,6 @@ def state_specs(state: TrainState) -> TrainState:
     )
 
 
-def _gate(key: str, m: dict[str, jax.Array], policy_groups: tuple[str, ...]):
-    """The `applied` flag that gates metric `key` (None: an every-update metric): the policy
-    step's for the agent's policy groups, `<group>/applied` for a group that reports one."""
-    if key.endswith("/applied"):
-        return None
-    group = key.split("/")[0]
-    return m.get("policy/applied") if group in policy_groups else m.get(f"{group}/applied")
-
-
-def mean_over_updates(
-    m: dict[str, jax.Array], policy_groups: tuple[str, ...] = ("policy",)
-) -> dict[str, jax.Array]:
-    """Reduce the metrics of one iteration's updates [U] to scalars: a gated metric (see `_gate`)
-    is averaged over the updates where its step ran, so that `aggregate_metrics` weighting the
-    iterations by the applied fraction gives the mean over all steps that ran."""
-    out = {}
-    for k, v in m.items():
-        w = _gate(k, m, policy_groups)
-        out[k] = v.mean(0) if w is None else (v * w).sum(0) / jnp.maximum(w.sum(0), 1.0)
-    return out
-
-
-def aggregate_metrics(
-    m: dict[str, jax.Array], policy_groups: tuple[str, ...] = ("policy",)
-) -> dict[str, jax.Array]:
-    """Reduce per-iteration metrics [iters] to scalars on device.
-
-    Update metrics are averaged over the iterations that ran updates (`update/applied`), the
-    agent's policy metrics (`policy_groups`, see `Agent`) over the steps whose policy step ran
-    (`policy/applied`), and any other group that reports its own `<group>/applied` over the
-    steps where that group ran; episode returns are the mean over episodes completed in the
-    chunk (NaN-free: 0 episodes -> reported as count 0). Sharded, each device's metrics are
-    averaged over the devices (equal shares: the global mean) and the episode sums are summed
-    first.
-    """
-    out = {}
-    upd_w = m.get("update/applied")
-    for k, v in m.items():
-        if k.endswith("/applied") or k.startswith("env/"):
-            continue
-        w = _gate(k, m, policy_groups)
-        w = upd_w if w is None else w
-        if w is None:
-            out[k] = v.mean()
-        else:  # w may be fractions (applied share of an iteration's updates): no clamp at 1
-            total = w.sum()
-            out[k] = (v * w).sum() / jnp.where(total > 0, total, 1.0)
-    out, reward = data_mean((out, m["env/reward"].mean()))
-    count, ret, length = data_sum((m["env/completed_count"].sum(), m["env/completed_return"].sum(),
-                                   m["env/completed_length"].sum()))
-    out["train/episodes"] = count
-    out["train/episode_return"] = ret / jnp.maximum(count, 1.0)
-    out["train/episode_length"] = length / jnp.maximum(count, 1.0)
-    out["train/reward"] = reward
-    if "env/physics_diverged" in m:  # engines that detect divergence (the C engine)
-        out["train/physics_diverged"] = data_sum(m["env/physics_diverged"].sum())
-    if upd_w is not None:
-        out["update/count"] = upd_w.sum()
-    return out
-
-
 def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) -> Trainer:
     """Build env, agent and buffer from `config` and return the jitted chunk functions, data
     parallel over `devices` (default: `config.mesh.devices`, see sharding.resolve_devices)."""
@@ -242,14 +182,14 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
         info = env_state.info
         ended = jnp.logical_or(env_state.terminated > 0, env_state.truncated > 0)
         env_metrics = {
-            "env/reward": env_state.reward.mean(),
-            "env/completed_count": ended.sum().astype(jnp.float32),
-            "env/completed_return": jnp.where(ended, info["completed_return"], 0.0).sum(),
-            "env/completed_length": jnp.where(ended, info["completed_length"], 0).sum()
+            "reward": env_state.reward.mean(),
+            "completed_count": ended.sum().astype(jnp.float32),
+            "completed_return": jnp.where(ended, info["completed_return"], 0.0).sum(),
+            "completed_length": jnp.where(ended, info["completed_length"], 0).sum()
             .astype(jnp.float32),
         }
         if "physics_diverged" in info:  # simulations the engine flagged (episode ended)
-            env_metrics["env/physics_diverged"] = info["physics_diverged"].sum()
+            env_metrics["physics_diverged"] = info["physics_diverged"].sum()
         state = state.replace(
             env=env_state,
             buffer=replay.insert(state.buffer, tr),
@@ -269,7 +209,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
 
         keys = jax.random.split(device_key(key), sched.per_iter)
         agent_state, metrics = jax.lax.scan(one, state.agent, keys)
-        metrics = mean_over_updates(metrics, agent.policy_metric_groups)
+        metrics = mean_over_updates(metrics)
         return state.replace(agent=agent_state, updates=state.updates + sched.per_iter), metrics
 
     def train_iteration(state: TrainState, _):
@@ -287,7 +227,7 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
 
             state, _, upd_metrics = cond_or_zeros(do, run, state, k_upd)
             applied = do.astype(jnp.float32)
-        return state, {**env_metrics, **upd_metrics, "update/applied": applied}
+        return state, (env_metrics, as_weighted(upd_metrics, applied), applied)
 
     def warmup_iteration(state: TrainState, _):
         key, k_act = jax.random.split(state.key)
@@ -295,11 +235,11 @@ def make_trainer(config: ConfigDict, devices: list[jax.Device] | None = None) ->
 
     def train_chunk(state: TrainState):
         state, metrics = jax.lax.scan(train_iteration, state, None, length=iters_per_chunk)
-        return state, aggregate_metrics(metrics, agent.policy_metric_groups)
+        return state, aggregate_metrics(*metrics)
 
     def warmup_chunk(state: TrainState):
         state, metrics = jax.lax.scan(warmup_iteration, state, None, length=max(warmup_iters, 1))
-        return state, aggregate_metrics(metrics, agent.policy_metric_groups)
+        return state, aggregate_metrics(metrics)
 
     evaluator = make_evaluator(env, observed, config.eval_episodes)
 
