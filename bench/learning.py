@@ -83,6 +83,7 @@ class LearningPreset:
     jobs: int  # runs at a time (CPU: 2 processes overlap their single-threaded compiles)
     overrides: dict[str, Any]
     timeout_s: float  # per run
+    keep_checkpoints: bool = False  # keep finished runs' checkpoints (to evaluate or film them)
 
 
 PRESETS = {
@@ -106,7 +107,7 @@ PRESETS = {
         # core; the cells resume across sessions. DPMD ~1 core-day per seed, SAC ~4x faster.
         trainer_preset="cpu", envs=("Humanoid-v5", "Ant-v5"), algos=("dpmd", "sac"), seeds=3,
         budgets={"*": 300_000}, evals_per_run=30, table_fractions=(1 / 3, 2 / 3, 1.0), jobs=1,
-        overrides={}, timeout_s=48 * 3600,
+        overrides={}, timeout_s=48 * 3600, keep_checkpoints=True,
     ),
     "gpu": LearningPreset(
         trainer_preset="paper", envs=("humanoid", "ant", "halfcheetah", "walker2d", "hopper"),
@@ -241,7 +242,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--runs", type=Path,
                    help="run directories (default: runs/bench-learning/<out's name>)")
     p.add_argument("--keep-checkpoints", action="store_true",
-                   help="keep the checkpoints of finished runs (default: delete, they are large)")
+                   help="keep the checkpoints of finished runs (default: delete them, they are "
+                        "large, unless the preset keeps them: humanoid-ant, to evaluate and film)")
     p.add_argument("--no-compile-cache", action="store_true",
                    help="compile every run from scratch (default: a persistent JAX compilation "
                         "cache in the runs directory, shared by the seeds of a config)")
@@ -687,7 +689,8 @@ def main(argv: list[str] | None = None) -> None:
         f"results -> {out}")
     if not args.report_only:
         cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
-        run_cells(cells, preset, overrides, out, runs, preset.jobs, args.keep_checkpoints, cache)
+        run_cells(cells, preset, overrides, out, runs, preset.jobs,
+                  args.keep_checkpoints or preset.keep_checkpoints, cache)
     # Every finished cell in `out`, not only this invocation's: running one env or algo at a
     # time (or resuming one cell) still leaves the whole table, and every plot, up to date.
     rep = report(out, preset_name, preset, overrides, device, args.quick, None)
