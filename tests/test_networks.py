@@ -188,3 +188,27 @@ def test_mish_matches_reference_and_has_finite_gradients():
         NoisePredictor(1, 1, (4,), activation="swish").init(
             jax.random.PRNGKey(0), jnp.zeros((1, 1)), jnp.zeros((1, 1)), jnp.zeros((1,), int)
         )
+
+
+def test_critic_with_n_actions_per_state_matches_repeated_states():
+    """Actions [B*N] against obs [B]: the state's share of the first layer is computed once per
+    state; same parameters (tree, init), same Q and gradients to float32 rounding."""
+    b, n, o, a = 6, 4, 30, 5
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    obs = jax.random.normal(k[0], (b, o))
+    act = jax.random.uniform(k[1], (b * n, a), minval=-1.0, maxval=1.0)
+    net = CriticEnsemble(num_critics=2, hidden=(32, 32))
+    params = net.init(k[2], obs[:1], act[:1])
+    shared_init = net.init(k[2], obs, act)  # initialised through the shared-input path
+    assert jax.tree.structure(shared_init) == jax.tree.structure(params)
+    for x, y in zip(jax.tree.leaves(shared_init), jax.tree.leaves(params), strict=True):
+        np.testing.assert_array_equal(x, y)
+    obs_rep = jnp.repeat(obs, n, axis=0)
+    np.testing.assert_allclose(net.apply(params, obs, act), net.apply(params, obs_rep, act),
+                               rtol=1e-5, atol=1e-5)
+    loss = lambda p, s: jnp.square(net.apply(p, s, act)).mean()  # noqa: E731
+    g_shared, g_rep = jax.grad(loss)(params, obs), jax.grad(loss)(params, obs_rep)
+    for x, y in zip(jax.tree.leaves(g_shared), jax.tree.leaves(g_rep), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="not N per state"):
+        net.apply(params, obs, act[:-1])

@@ -41,10 +41,11 @@ class PolicySamples(NamedTuple):
     """What DPMD's weighted score matching fits: states, actions, their weights, and the scores
     the weights were computed from (for the metrics)."""
 
-    obs: jax.Array  # [M, o]
+    obs: jax.Array  # [M / repeat, o]: each state serves `repeat` consecutive actions
     actions: jax.Array  # [M, d]
     weights: jax.Array  # [M]
     scores: jax.Array  # [M] normalised Q before the clip
+    repeat: int = 1
 
 
 def td_next_samples(cfg: ConfigDict, state: DiffusionAgentState, batch: Transition,
@@ -68,8 +69,8 @@ def particle_samples(cfg: ConfigDict, state: DiffusionAgentState, batch: Transit
     w, z = rsm.per_state_weights(ctx.particle_q, rsm_temperature(cfg, ctx.alpha), clip=cfg.q_clip)
     if cfg.constant_weights:
         w = jnp.ones_like(w)
-    return PolicySamples(jnp.repeat(batch.next_obs, n, axis=0), ctx.particles.reshape(b * n, d),
-                         w.reshape(-1), z.reshape(-1))
+    return PolicySamples(batch.next_obs, ctx.particles.reshape(b * n, d), w.reshape(-1),
+                         z.reshape(-1), repeat=n)
 
 
 SAMPLES = {"td_next": td_next_samples, "particles": particle_samples}
@@ -84,7 +85,8 @@ def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: 
     w = smp.weights
 
     def loss_fn(params):
-        return rsm.dpmd_loss(pol.eps_fn(params, smp.obs), pol.schedule, smp.actions, w, key), {}
+        eps = pol.eps_fn(params, smp.obs, smp.repeat)
+        return rsm.dpmd_loss(eps, pol.schedule, smp.actions, w, key), {}
 
     policy, policy_opt, metrics = policy_grad_step(
         do, loss_fn, opts.policy, state.policy, state.policy_opt

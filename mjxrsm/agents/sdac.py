@@ -38,9 +38,7 @@ def candidate_q(
     """min_i Q_i(s, a^(k)) of K candidate actions per state: obs [B, o], actions [B, K, d] ->
     [B, K]. The B*K critic evaluations are most of SDAC's extra cost over DPMD."""
     b, k = actions.shape[:2]
-    return pol.q_min(
-        critic, jnp.repeat(obs, k, axis=0), actions.reshape(b * k, -1)
-    ).reshape(b, k)
+    return pol.q_min(critic, obs, actions.reshape(b * k, -1)).reshape(b, k)
 
 
 def policy_step(cfg: ConfigDict, pol: DiffusionPolicy, opts: Optimizers, state: DiffusionAgentState,

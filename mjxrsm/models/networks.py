@@ -42,20 +42,45 @@ def sinusoidal_embedding(t: jax.Array, dim: int = 16) -> jax.Array:
     return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1) / jnp.sqrt(float(dim))
 
 
+class SharedInputDense(nn.Module):
+    """The Dense layer of concat(shared, x) where each `shared` row serves `repeat` consecutive
+    rows of x: shared @ W_s + b is computed once per shared row. Its parameters are those of
+    `nn.Dense` on the concatenated input (one kernel [s + d, f], one bias, same init), so a
+    network may evaluate either way from the same checkpoint."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, shared: jax.Array, x: jax.Array, repeat: int) -> jax.Array:
+        s = shared.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (s + x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        h = shared @ kernel[:s] + bias
+        return jnp.repeat(h, repeat, axis=-2) + x @ kernel[s:]
+
+
 class MLP(nn.Module):
-    """Dense layers with an activation between them (none after the last)."""
+    """Dense layers with an activation between them (none after the last).
+
+    `shared` (optional, [N / repeat, s]): inputs that come before x's in the first layer and
+    are shared by `repeat` consecutive rows of x ([N, d]), e.g. a state and its N particles."""
 
     features: Sequence[int]
     activation: str = "mish"
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, shared: jax.Array | None = None,
+                 repeat: int = 1) -> jax.Array:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of "
                              f"{sorted(ACTIVATIONS)}")
         act = ACTIVATIONS[self.activation]
         for i, f in enumerate(self.features):
-            x = nn.Dense(f)(x)
+            if i == 0 and shared is not None:
+                x = SharedInputDense(f, name="Dense_0")(shared, x, repeat)
+            else:
+                x = nn.Dense(f, name=f"Dense_{i}")(x)
             if i < len(self.features) - 1:
                 x = act(x)
         return x
@@ -116,15 +141,25 @@ class NoisePredictor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(s, a): an MLP on concat(s, a) with a scalar head."""
+    """Q(s, a): an MLP on concat(s, a) with a scalar head.
+
+    With more actions than states (actions [B*N, a] laid out state-major, obs [B, o]) each
+    state's share of the first layer is computed once for its N actions (best-of-N's
+    candidates): for Humanoid's 348-dim states that is most of the first layer's work."""
 
     hidden: Sequence[int] = (256, 256, 256)
     activation: str = "mish"
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        x = jnp.concatenate([obs, action], axis=-1)
-        return MLP((*self.hidden, 1), self.activation)(x)[..., 0]
+        mlp = MLP((*self.hidden, 1), self.activation)
+        if obs.shape[:-1] == action.shape[:-1]:
+            return mlp(jnp.concatenate([obs, action], axis=-1))[..., 0]
+        repeat, rest = divmod(action.shape[-2], obs.shape[-2])
+        if obs.ndim != 2 or action.ndim != 2 or rest:
+            raise ValueError(f"Critic: actions {action.shape} are not N per state of obs "
+                             f"{obs.shape}")
+        return mlp(action, shared=obs, repeat=repeat)[..., 0]
 
 
 class CriticEnsemble(nn.Module):

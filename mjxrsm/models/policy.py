@@ -30,10 +30,14 @@ class DiffusionPolicy:
     sampler: str = "ddpm"
     sampler_variance: str = "posterior"
 
-    def eps_fn(self, params, obs: jax.Array) -> DenoiseFn:
+    def eps_fn(self, params, obs: jax.Array, repeat: int = 1) -> DenoiseFn:
         """The denoiser conditioned on `obs` [B, o], as the sampler and the losses want it. The
-        state's share of the first layer is computed here once, not once per reverse step."""
-        return self.denoise_fn(params, self.eps_net.apply(params, obs, method="condition"))
+        state's share of the first layer is computed here once, not once per reverse step, and
+        with `repeat` > 1 once for the `repeat` consecutive rows [B * repeat] it serves."""
+        cond = self.eps_net.apply(params, obs, method="condition")
+        if repeat > 1:
+            cond = jnp.repeat(cond, repeat, axis=0)
+        return self.denoise_fn(params, cond)
 
     def denoise_fn(self, params, cond: jax.Array) -> DenoiseFn:
         """The denoiser for precomputed state features `cond` [B, hidden[0]]."""
@@ -57,7 +61,7 @@ class DiffusionPolicy:
         )
 
     def q_min(self, critic_params, obs: jax.Array, actions: jax.Array) -> jax.Array:
-        """min over the critic ensemble: [B]."""
+        """min over the critic ensemble: [B] (or [B*N] for N actions per state, see Critic)."""
         return self.critic_net.apply(critic_params, obs, actions).min(axis=0)
 
     def best_of_n(
@@ -73,9 +77,8 @@ class DiffusionPolicy:
         """The best particle [B, d], every particle [B, N, d] and their min-Q [B, N]: the
         particles are the policy's own samples, which a per-state policy step can reuse."""
         b = obs.shape[0]
-        obs_rep = jnp.repeat(obs, num_particles, axis=0)
-        cand = self.sample(params, obs, key, num_particles)
-        q = self.q_min(critic_params, obs_rep, cand).reshape(b, num_particles)
+        cand = self.sample(params, obs, key, num_particles)  # [B*N, d], state-major
+        q = self.q_min(critic_params, obs, cand).reshape(b, num_particles)
         best = jnp.argmax(q, axis=-1)
         cand = cand.reshape(b, num_particles, -1)
         return jnp.take_along_axis(cand, best[:, None, None], axis=1)[:, 0], cand, q
