@@ -1,6 +1,6 @@
 """Training speed per physics engine: the trainer's own chunk on `c` and on `jax`, interleaved.
 
-    python -m bench.engines_training                         # the four default cells (~8 min)
+    python -m bench.engines_training                         # the four default cells (~10 min)
     python -m bench.engines_training --cells HalfCheetah-v5:dpmd:256:1/16 --rounds 5
     python -m bench.engines_training --quick                 # smoke: tiny chunks
 
@@ -54,6 +54,12 @@ def parse_cell(text: str) -> dict[str, Any]:
         return {"task": task, "algo": algo, "num_envs": int(n), "utd_ratio": float(Fraction(utd))}
     except (ValueError, ZeroDivisionError):
         fail(f"--cells: {text!r}: NUM_ENVS must be an integer and UTD a number or a fraction")
+
+
+def iterations_for(spec: dict, updates: int) -> int:
+    """Vector steps that hold about `updates` gradient updates at the cell's num_envs and UTD."""
+    per_step = spec["num_envs"] * spec["utd_ratio"]
+    return max(1, round(updates / per_step))
 
 
 def cell_config(spec: dict):
@@ -116,8 +122,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cells", default=",".join(CELLS), help="comma-separated TASK:ALGO:N:UTD")
     p.add_argument("--engines", default=",".join(ENGINES), help="engines to alternate")
     p.add_argument("--rounds", type=positive_int, default=5, help="timed chunks per engine")
-    p.add_argument("--env-steps", type=positive_int, default=8192,
-                   help="env steps per timed chunk (at least one vector step)")
+    p.add_argument("--updates", type=positive_int, default=512,
+                   help="gradient updates per timed chunk (at least one vector step): chunks of "
+                        "equal work whatever the cell's num_envs and UTD")
     p.add_argument("--quick", action="store_true", help="tiny chunks, 2 rounds (smoke)")
     p.add_argument("--out", type=Path, help="results file stem (default: results/throughput/)")
     return p.parse_args(argv)
@@ -136,9 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     cells, device = [], None
     for text in [t for t in args.cells.split(",") if t]:
         spec = parse_cell(text)
-        env_steps = spec["num_envs"] if args.quick else args.env_steps
         spec.update(engines=engines, rounds=rounds,
-                    iterations=max(1, env_steps // spec["num_envs"]))
+                    iterations=1 if args.quick else iterations_for(spec, args.updates))
         log(f"{text} ({', '.join(engines)} alternating, {rounds} rounds) ...")
         res = run_worker(MODULE, {"kind": "training", **spec}, timeout=3600)
         device = res.pop("device", None) or device

@@ -17,6 +17,12 @@ def test_parse_cell_reads_fractions_and_refuses_bad_cells(capsys):
         assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_chunks_hold_the_same_number_of_updates():
+    for cell, iters in (("HalfCheetah-v5:sac:1:1", 512), ("HalfCheetah-v5:dpmd:16:1", 32),
+                        ("HalfCheetah-v5:dpmd:256:1/16", 32)):
+        assert et.iterations_for(et.parse_cell(cell), 512) == iters
+
+
 def test_cell_config_sets_the_regime():
     spec = {**et.parse_cell("HalfCheetah-v5:sac:256:1/16"), "iterations": 4}
     c = et.cell_config(spec)
