@@ -10,6 +10,9 @@ For each (task, num_envs) it measures, in a fresh subprocess per cell:
   limit for the C engine (same threads);
 * `c`, `jax`, `warp`: a jitted `lax.scan` of the trainer's vmapped, auto-resetting env step with
   random actions, i.e. the physics inside the trainer's own chunk (compile excluded);
+* `raw` and `c` together in one process, alternating for `--rounds` rounds (medians reported):
+  their ratio is the goal (in-scan `c` >= 70% of raw), and a shared VM's speed drifts by tens of
+  percent between measurements taken minutes apart;
 * `chunk` (with `--chunk`, C engine): the `cpu` preset's DPMD training chunk, and the share of its
   time the env step takes (the physics column divided by the chunk time per vector step).
 Results: `bench/results/throughput/engines-<device>-<date>.json` and `.md`.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from bench.cli import ArgumentParser, positive_int
@@ -52,8 +56,9 @@ def _vector_steps(engine: str, num_envs: int, seconds: float) -> int:
 # ============================================================================= worker
 
 
-def raw_cell(spec: dict) -> dict:
-    """`mujoco.batch` alone: the C engine's ceiling on this machine."""
+def _raw_stepper(spec: dict):
+    """`mujoco.batch` alone (the C engine's ceiling on this machine): a function that times
+    `vector_steps` batch steps with random controls and returns seconds per vector step."""
     import numpy as np
     from mujoco import batch as mjbatch
 
@@ -67,32 +72,33 @@ def raw_cell(spec: dict) -> dict:
     ctrl = b.bind("ctrl")
     rng = np.random.default_rng(0)
     low, high = env.mj_model.actuator_ctrlrange.T
-    steps = _vector_steps("raw", n, spec["seconds"])
-    times = []
-    for _ in range(steps):
-        ctrl[...] = rng.uniform(low, high, (n, env.mj_model.nu))
-        t = time.perf_counter()
-        try:
-            b.step(nstep=env.frame_skip)
-        except mjbatch.SimulationError:
-            b.reset()
-        times.append(time.perf_counter() - t)
-    per = float(np.median(times))
-    return {"env_steps_per_s": n / per, "s_per_vector_step": per, "vector_steps": steps,
-            "nthread": default_nthread()}
+
+    def measure(vector_steps: int) -> float:
+        times = []
+        for _ in range(vector_steps):
+            ctrl[...] = rng.uniform(low, high, (n, env.mj_model.nu))
+            t = time.perf_counter()
+            try:
+                b.step(nstep=env.frame_skip)
+            except mjbatch.SimulationError:
+                b.reset()
+            times.append(time.perf_counter() - t)
+        return float(np.median(times))
+
+    return measure
 
 
-def scan_cell(spec: dict) -> dict:
-    """The trainer's env step (vmapped, auto-reset, random actions) in a jitted scan."""
+def _scan_stepper(spec: dict):
+    """The trainer's env step (vmapped, auto-reset, random actions) in a jitted scan of
+    `vector_steps`: returns (a function timing one scan in seconds per vector step, compile s)."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from mjxrsm.envs import make_env, wrap_for_training
 
     n, engine = spec["num_envs"], spec["engine"]
     env = wrap_for_training(make_env(spec["task"], impl=engine))
-    steps = _vector_steps(engine, n, spec["seconds"])
+    steps = spec["vector_steps"]
 
     def body(carry, _):
         state, key = carry
@@ -109,17 +115,64 @@ def scan_cell(spec: dict) -> dict:
     state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.key(0), n))
     compiled = rollout.lower(state, jax.random.key(1)).compile()
     compile_s = time.perf_counter() - t0
-    out = compiled(state, jax.random.key(1))
-    jax.block_until_ready(out)  # warm
-    times = []
-    for i in range(2):
+    carry = {"out": jax.block_until_ready(compiled(state, jax.random.key(1))), "i": 2}  # warm
+
+    def measure() -> float:
         t = time.perf_counter()
-        out = compiled(out[0], jax.random.key(2 + i))
-        jax.block_until_ready(out)
-        times.append(time.perf_counter() - t)
-    per = float(np.min(times)) / steps
-    return {"env_steps_per_s": n / per, "s_per_vector_step": per, "vector_steps": steps,
-            "compile_s": compile_s, "impl": engine, "device": device_info()}
+        carry["out"] = jax.block_until_ready(
+            compiled(carry["out"][0], jax.random.key(carry["i"])))
+        carry["i"] += 1
+        return (time.perf_counter() - t) / steps
+
+    return measure, compile_s
+
+
+def raw_cell(spec: dict) -> dict:
+    """`mujoco.batch` alone: the C engine's ceiling on this machine."""
+    steps = _vector_steps("raw", spec["num_envs"], spec["seconds"])
+    per = _raw_stepper(spec)(steps)
+    return {"env_steps_per_s": spec["num_envs"] / per, "s_per_vector_step": per,
+            "vector_steps": steps, "nthread": _nthread()}
+
+
+def scan_cell(spec: dict) -> dict:
+    """The trainer's env step (vmapped, auto-reset, random actions) in a jitted scan."""
+    steps = _vector_steps(spec["engine"], spec["num_envs"], spec["seconds"])
+    measure, compile_s = _scan_stepper({**spec, "vector_steps": steps})
+    per = min(measure() for _ in range(2))
+    return {"env_steps_per_s": spec["num_envs"] / per, "s_per_vector_step": per,
+            "vector_steps": steps, "compile_s": compile_s, "impl": spec["engine"],
+            "device": device_info()}
+
+
+def raw_and_c_cell(spec: dict) -> dict:
+    """`raw` and in-scan `c` alternating in one process for `rounds` rounds: each round times
+    both back to back, so their ratio holds while the machine's speed drifts."""
+    import numpy as np
+
+    n = spec["num_envs"]
+    steps = _vector_steps("c", n, spec["seconds"])
+    raw = _raw_stepper(spec)
+    c, compile_s = _scan_stepper({**spec, "engine": "c", "vector_steps": steps})
+    per_raw, per_c = [], []
+    for _ in range(spec["rounds"]):
+        per_raw.append(raw(steps))
+        per_c.append(c())
+    ratios = [r / q for r, q in zip(per_raw, per_c, strict=True)]
+    out = {}
+    for name, per in (("raw", per_raw), ("c", per_c)):
+        med = float(np.median(per))
+        out[name] = {"env_steps_per_s": n / med, "s_per_vector_step": med,
+                     "rounds_env_steps_per_s": [n / p for p in per], "vector_steps": steps}
+    out["c"].update(compile_s=compile_s, impl="c")
+    return {**out, "c_over_raw_by_round": ratios, "nthread": _nthread(),
+            "device": device_info()}
+
+
+def _nthread() -> int:
+    from mjxrsm.envs.engines.c_engine import default_nthread
+
+    return default_nthread()
 
 
 def chunk_cell(spec: dict) -> dict:
@@ -145,7 +198,8 @@ def chunk_cell(spec: dict) -> dict:
             "device": device_info()}
 
 
-HANDLERS = {"raw": raw_cell, "scan": scan_cell, "chunk": chunk_cell}
+HANDLERS = {"raw": raw_cell, "scan": scan_cell, "raw_and_c": raw_and_c_cell,
+            "chunk": chunk_cell}
 
 
 # ============================================================================= driver
@@ -159,6 +213,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jax-num-envs", default="16,256",
                    help="num_envs at which MJX runs on a CPU (it is ~50x slower there)")
     p.add_argument("--seconds", type=float, default=2.0, help="target per measurement")
+    p.add_argument("--rounds", type=positive_int, default=5,
+                   help="alternating raw/c rounds per cell (medians reported)")
     p.add_argument("--chunk-iterations", type=positive_int, default=10,
                    help="vector steps of the timed training chunk (0 with --no-chunk)")
     p.add_argument("--no-chunk", action="store_true", help="skip the training-chunk share")
@@ -180,12 +236,24 @@ def main(argv: list[str] | None = None) -> None:
     engines = [e for e in args.engines.split(",") if e]
     jax_sizes = {int(x) for x in args.jax_num_envs.split(",") if x}
     seconds = 0.2 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
     cells: list[dict[str, Any]] = []
     device = None
     for task in tasks:
         for n in sizes:
+            if {"raw", "c"} <= set(engines):
+                spec = {"task": task, "num_envs": n, "seconds": seconds, "rounds": rounds}
+                log(f"{task} raw and c x{n}, {rounds} alternating rounds ...")
+                res = run_worker(MODULE, {"kind": "raw_and_c", **spec}, timeout=1800)
+                device = res.pop("device", None) or device
+                for engine in ("raw", "c"):
+                    cells.append({**spec, "engine": engine, **res.pop(engine)})
+                cells[-1]["c_over_raw_by_round"] = res["c_over_raw_by_round"]
+                log(f"  raw {fmt(cells[-2]['env_steps_per_s'])}, c "
+                    f"{fmt(cells[-1]['env_steps_per_s'])} env-steps/s")
             for engine in engines:
-                if engine == "jax" and n not in jax_sizes:
+                if (engine == "jax" and n not in jax_sizes) or (
+                        engine in ("raw", "c") and {"raw", "c"} <= set(engines)):
                     continue
                 spec = {"task": task, "num_envs": n, "engine": engine, "seconds": seconds}
                 kind = "raw" if engine == "raw" else "scan"
@@ -222,7 +290,9 @@ def summarize(cells: list[dict]) -> list[dict]:
             if (task, n, e) in by:
                 row[e] = by[(task, n, e)]["env_steps_per_s"]
         if "raw" in row and "c" in row:
-            row["c_over_raw"] = row["c"] / row["raw"]
+            by_round = by[(task, n, "c")].get("c_over_raw_by_round")
+            row["c_over_raw"] = (median(by_round) if by_round  # measured side by side
+                                 else row["c"] / row["raw"])
         if "jax" in row and "c" in row:
             row["c_over_jax"] = row["c"] / row["jax"]
         chunk = chunks.get(task)
@@ -242,8 +312,11 @@ def report(result: dict) -> str:
              fmt(r.get("warp")), fmt(r.get("c_over_raw")), fmt(r.get("c_over_jax")),
              fmt(r.get("physics_share_of_chunk"))] for r in result["summary"]]
     commit = prov.get("git", {}).get("commit")
+    rounds = {c["rounds"] for c in result["cells"] if "rounds" in c}
+    side_by_side = (f"; `raw` and `c` alternate in one process ({max(rounds)} rounds, medians; "
+                    "`c / raw` is the median of the rounds' ratios)" if rounds else "")
     return (f"# Physics engines: env-steps/s\n\n{host.get('cpu_model', '?')}, "
-            f"{host.get('cpu_usable', '?')} usable cores; commit {commit}"
+            f"{host.get('cpu_usable', '?')} usable cores; commit {commit}{side_by_side}"
             f"\n\n{md_table(head, rows)}\n")
 
 

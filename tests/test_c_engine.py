@@ -20,6 +20,7 @@ import pytest
 gymnasium = pytest.importorskip("gymnasium")
 
 from bench import parity  # noqa: E402
+from mjxrsm.envs.engines.c_engine import widen_to_float64_bits  # noqa: E402
 from mjxrsm.envs.gymnasium_mjx import TASKS, make  # noqa: E402
 
 _INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
@@ -182,3 +183,34 @@ def test_reset_where_resets_only_the_lanes_asked_for():
         np.testing.assert_array_equal(some.physics.state[i], full.physics.state[i])
         np.testing.assert_array_equal(some.obs[i], full.obs[i])
     assert not np.asarray(some.physics.state[1]).any() and not np.asarray(none.physics.state).any()
+
+
+def test_float64_bits_built_in_jax_equal_numpys_cast():
+    """The bits a JAX-built reset state holds: every float32 (random bit patterns included:
+    subnormals, infinities, signalling NaNs) widened exactly as numpy widens it."""
+    rng = np.random.default_rng(0)
+    special = np.array([0.0, -0.0, 1.0, -1.5, 1e-45, -3e-42, 1.17e-38, 3.4e38, np.inf, -np.inf,
+                        np.nan], np.float32)
+    patterns = rng.integers(0, 2**32, 20_000, dtype=np.uint64).astype(np.uint32)
+    values = np.concatenate([special, rng.standard_normal(1000).astype(np.float32),
+                             patterns.view(np.float32)])
+    got = np.asarray(jax.jit(widen_to_float64_bits)(values))
+    with np.errstate(invalid="ignore"):
+        want = values.astype(np.float64).view(np.uint32).reshape(-1, 2)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Swimmer-v5"])
+def test_resets_built_in_jax_equal_the_host_reset(name):
+    """A task that reads only qpos/qvel resets without a host call; its state is bit for bit
+    the one `mj_resetData` + qpos/qvel + `mj_forward` leaves (the step's parity covers the rest)."""
+    env = make(name, impl="c")
+    engine = env.engine
+    assert engine.resets_in_jax
+    qpos, qvel = jax.vmap(env._reset_state)(jax.random.split(jax.random.key(3), 4))
+    qpos = qpos.at[0, 0].set(1e-44)  # a subnormal
+    in_jax = jax.jit(jax.vmap(engine.init))(qpos, qvel)
+    on_host = engine._host_init(np.asarray(qpos), np.asarray(qvel))
+    for a, b in zip(jax.tree.leaves(in_jax), jax.tree.leaves(on_host), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not make("Ant-v5", impl="c").engine.resets_in_jax  # reads derived fields

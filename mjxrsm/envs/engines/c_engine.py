@@ -17,6 +17,12 @@ post-step `MjData` (a persistent batch).
 A simulation MuJoCo flags as diverged (a bad qpos/qvel/qacc warning, or an error) is reported per
 env in `diverged`; its episode ends there (the task truncates it) instead of raising inside the
 callback, which JAX cannot handle.
+
+A task that reads nothing but qpos and qvel (HalfCheetah, Hopper, Walker2d, Swimmer) resets
+without a callback: `mj_resetData` + qpos/qvel + `mj_forward` leaves the integration state at the
+reset defaults with the new qpos/qvel (the forward changes none of it), so that state is built in
+JAX, and the first `mj_step` of the episode runs the forward itself. Frequent resets (Hopper)
+then cost no second host call per step.
 """
 
 from __future__ import annotations
@@ -57,6 +63,30 @@ class CPhysics:
     state: jax.Array
     fields: dict[str, jax.Array]
     diverged: jax.Array
+
+
+def widen_to_float64_bits(x: jax.Array) -> jax.Array:
+    """float32 `x` -> the bits of the equal float64 as uint32[..., 2] ([low, high] words, the
+    layout of a little-endian float64 array viewed as uint32), as numpy's float32 -> float64
+    cast gives them: exact for zeros, subnormals and infinities, a NaN comes out quiet. Integer
+    ops only: JAX runs without x64."""
+    u = jax.lax.bitcast_convert_type(jp.asarray(x, jp.float32), jp.uint32)
+    sign = u & jp.uint32(0x80000000)
+    exp = (u >> 23) & jp.uint32(0xFF)
+    mant = u & jp.uint32(0x7FFFFF)
+    # Subnormal: move the leading one to bit 23 (then dropped) and lower the exponent to match.
+    lead = jp.uint32(31) - jax.lax.clz(mant)  # bit of the leading one, 0..22 (mant > 0)
+    sub = (exp == 0) & (mant != 0)
+    shift = jp.where(sub, jp.uint32(23) - lead, jp.uint32(0))
+    mant = jp.where(sub, (mant << shift) & jp.uint32(0x7FFFFF), mant)
+    # A NaN comes out quiet, as from the hardware's conversion.
+    mant = jp.where((exp == 0xFF) & (mant != 0), mant | jp.uint32(0x400000), mant)
+    exp64 = jp.where(exp == 0xFF, jp.uint32(0x7FF),
+                     jp.where(sub, lead + jp.uint32(874),  # 2^(lead-149) -> bias 1023
+                              jp.where(exp == 0, jp.uint32(0), exp + jp.uint32(896))))
+    high = sign | (exp64 << 20) | (mant >> 3)
+    low = (mant & jp.uint32(7)) << 29
+    return jp.stack([low, high], axis=-1)
 
 
 def default_nthread() -> int:
@@ -129,6 +159,14 @@ class CEngine:
         )
         self._free: dict[int, list[_Simulator]] = {}
         self._lock = threading.Lock()
+        # Resets built in JAX when the task reads no derived field (see the module docstring):
+        # the integration state of fresh data, whose qpos and qvel rows are then replaced.
+        self.resets_in_jax = set(self.field_names) <= set(_STATE_FIELDS)
+        data = mujoco.MjData(mj_model)
+        fresh = np.empty(self.nstate)
+        mujoco.mj_getState(mj_model, data, fresh, _INTEGRATION)
+        self._fresh_state = fresh.view(np.uint32).reshape(self.nstate, 2)
+        self._qpos_row = mujoco.mj_stateSize(mj_model, mujoco.mjtState.mjSTATE_TIME)
 
     # ----------------------------------------------------------------- JAX side
     def _result_shape(self) -> CPhysics:
@@ -142,16 +180,33 @@ class CEngine:
 
     def init(self, qpos: jax.Array, qvel: jax.Array) -> CPhysics:
         """Gymnasium's `set_state` on fresh data: `mj_resetData`, qpos/qvel, `mj_forward`."""
+        if self.resets_in_jax:
+            return self._init_in_jax(qpos, qvel)
         return jax.pure_callback(self._host_init, self._result_shape(),
                                  jp.asarray(qpos, jp.float32), jp.asarray(qvel, jp.float32),
                                  vmap_method="broadcast_all")
 
     def init_where(self, qpos: jax.Array, qvel: jax.Array, needed: jax.Array) -> CPhysics:
         """`init` where `needed`, zeros elsewhere: the auto-reset's forward then costs one
-        `mj_forward` per finished episode instead of one per env and step."""
+        `mj_forward` per finished episode instead of one per env and step (and no host call
+        at all for a task that resets in JAX)."""
+        if self.resets_in_jax:
+            return self._init_in_jax(qpos, qvel)
         return jax.pure_callback(self._host_init, self._result_shape(),
                                  jp.asarray(qpos, jp.float32), jp.asarray(qvel, jp.float32),
                                  jp.asarray(needed, jp.bool_), vmap_method="broadcast_all")
+
+    def _init_in_jax(self, qpos: jax.Array, qvel: jax.Array) -> CPhysics:
+        """The state `init` returns, for a task whose fields are qpos and qvel, without a call."""
+        qpos, qvel = jp.asarray(qpos, jp.float32), jp.asarray(qvel, jp.float32)
+        start, nq, nv = self._qpos_row, self.mj_model.nq, self.mj_model.nv
+        state = jp.asarray(self._fresh_state)
+        state = jp.broadcast_to(state, (*qpos.shape[:-1], *state.shape))
+        state = state.at[..., start:start + nq, :].set(widen_to_float64_bits(qpos))
+        state = state.at[..., start + nq:start + nq + nv, :].set(widen_to_float64_bits(qvel))
+        given = {"qpos": qpos, "qvel": qvel}
+        return CPhysics(state=state, fields={f: given[f] for f in self.field_names},
+                        diverged=jp.zeros(qpos.shape[:-1], jp.bool_))
 
     def step(self, physics: CPhysics, ctrl: jax.Array) -> CPhysics:
         """Gymnasium's `do_simulation`: ctrl, `frame_skip` x `mj_step`, contact forces."""
