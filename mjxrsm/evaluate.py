@@ -80,7 +80,8 @@ def gymnasium_episodes(name: str, act: Any, episodes: int, max_steps: int, seed:
 
 
 def record_video(policy: Policy, raw_env: Any, path: Path, key: jax.Array) -> Path | None:
-    """Simulate one MJX episode of the raw task and render it; None for tasks without a model."""
+    """Simulate one episode of the raw task on its engine and render it; None for tasks
+    without a model."""
     mj_model = video.mj_model_of(raw_env)
     if mj_model is None:
         return None
@@ -95,9 +96,9 @@ def record_video(policy: Policy, raw_env: Any, path: Path, key: jax.Array) -> Pa
 
         def body(state, k):
             state = raw_env.step(state, policy(state.obs, k))
-            return state, (*video.joint_state(state.physics), state.terminated)
+            return state, (*video.joint_state(raw_env, state.physics), state.terminated)
 
-        q0, v0 = video.joint_state(state.physics)
+        q0, v0 = video.joint_state(raw_env, state.physics)
         _, (q, v, term) = jax.lax.scan(body, state, jax.random.split(k_run, limit))
         return jnp.concatenate([q0[None], q]), jnp.concatenate([v0[None], v]), term
 

@@ -88,3 +88,17 @@ def test_wandb_names_follow_brax(tmp_path, monkeypatch):
         sink = WandbSink(tmp_path, {})
     sink.log("eval", 1, {"eval/return_mean": 1.0})  # a no-op, never an error
     sink.finish()
+
+
+@pytest.mark.parametrize("impl", ["c", "jax"])
+def test_video_reads_joint_states_on_every_engine(impl):
+    """The video re-poses C MuJoCo from the episode's qpos/qvel, whatever engine ran it (the C
+    engine's state is float64 bits, not an `mjx.Data`)."""
+    from mjxrsm.envs import make_env
+    from mjxrsm.rundir import video
+
+    env = make_env("Hopper-v5", impl=impl)
+    state = env.reset(jax.random.PRNGKey(0))
+    qpos, qvel = video.joint_state(env, state.physics)
+    assert qpos.shape == (env.mj_model.nq,) and qvel.shape == (env.mj_model.nv,)
+    np.testing.assert_allclose(qpos, env.init_qpos, atol=env.reset_noise_scale)

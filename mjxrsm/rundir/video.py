@@ -1,9 +1,10 @@
-"""MP4 of an MJX episode: MuJoCo's own renderer on the recorded joint states, written by mediapy.
+"""MP4 of an episode: MuJoCo's own renderer on the recorded joint states, written by mediapy.
 
-Rendering is host-side C MuJoCo (`mujoco.Renderer`), so the episode is simulated on MJX, its
-`qpos`/`qvel` recorded, and each frame re-posed with `mj_forward`. Headless machines need an
-OpenGL platform before MuJoCo is imported: `MUJOCO_GL=egl` (set by default here when nothing is
-set) works on CPU with Mesa's EGL; `osmesa` needs libOSMesa, which this machine lacks.
+Rendering is host-side C MuJoCo (`mujoco.Renderer`), so the episode is simulated on the run's
+engine inside JAX, its `qpos`/`qvel` recorded, and each frame re-posed with `mj_forward`.
+Headless machines need an OpenGL platform before MuJoCo is imported: `MUJOCO_GL=egl` (set by
+default here when nothing is set) works on CPU with Mesa's EGL; `osmesa` needs libOSMesa, which
+this machine lacks.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ def mj_model_of(env: Any) -> Any | None:
     return getattr(env, "mj_model", None)
 
 
-def joint_state(physics: Any) -> tuple[Any, Any]:
-    """(qpos, qvel) of a task's physics state: an `mjx.Data`, or a Brax (`pipeline_state`) or
-    Playground (`data`) state holding one."""
+def joint_state(env: Any, physics: Any) -> tuple[Any, Any]:
+    """(qpos, qvel) of a raw task's physics state: through the task's engine for the
+    Gymnasium-v5 ports (on `c` the state is float64 bits, not an `mjx.Data`), else an
+    `mjx.Data` or a Brax (`pipeline_state`) or Playground (`data`) state holding one."""
+    engine = getattr(env, "engine", None)
+    if engine is not None:
+        fields = engine.fields(physics)
+        return fields.qpos, fields.qvel
     for field in ("pipeline_state", "data"):
         if hasattr(physics, field):
             physics = getattr(physics, field)
             break
-    data = physics
-    return data.qpos, data.qvel
+    return physics.qpos, physics.qvel
 
 
 def tracking_camera(mj_model: Any) -> Any:
