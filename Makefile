@@ -10,7 +10,7 @@ WORKDIR ?= runs/$(ENV)-$(ALGO)-$(PRESET)
 EXTRAS ?= dev
 
 .PHONY: install quickstart train eval diagnose test test-slow lint bench bench-gpu bench-learning \
-	bench-engines clean
+	bench-gpu-humanoid bench-engines clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,20 @@ bench:
 # The GPU session's one command (~8 min on one H100/H200; results/throughput/gpu-<device>-<date>.json).
 bench-gpu:
 	$(PY) -m bench.gpu $(ARGS)
+
+# The parallel-regime Humanoid-v5 DPMD run (bench/learning.py `humanoid-parallel`, a GPU job).
+# It is cut at LIMIT s and then recorded as stopped, with its curve and wall clock. On the
+# device: make bench-gpu-humanoid GPU_OUT=$OUT/humanoid LIMIT=480
+GPU_OUT ?= bench/results/learning/learning-humanoid-parallel-gpu
+GPU_RUNS ?= runs/bench-learning/learning-humanoid-parallel-gpu
+LIMIT ?= 480
+bench-gpu-humanoid:
+	-$(PY) -m bench.learning --preset humanoid-parallel --out $(GPU_OUT) --runs $(GPU_RUNS) \
+		--timeout $(LIMIT) $(ARGS)
+	test -f $(GPU_OUT)/cells/Humanoid-v5-dpmd-s0.json || $(PY) -m bench.stopped \
+		$(GPU_RUNS)/Humanoid-v5-dpmd-s0 --preset humanoid-parallel --into $(GPU_OUT)/stopped.json \
+		--why "cut at the $(LIMIT) s limit of a GPU session" \
+		--host-note "$$($(PY) -c 'import jax; print(jax.devices()[0].device_kind)'), alone"
 
 bench-learning:
 	$(PY) -m bench.learning $(ARGS)

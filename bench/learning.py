@@ -109,6 +109,15 @@ PRESETS = {
         budgets={"*": 300_000}, evals_per_run=30, table_fractions=(1 / 3, 2 / 3, 1.0), jobs=1,
         overrides={}, timeout_s=48 * 3600, keep_checkpoints=True,
     ),
+    "humanoid-parallel": LearningPreset(
+        # The massively-parallel regime on Humanoid-v5: DPMD at the parallel trainer preset (1024
+        # envs, batch 1024, UTD 1/16), 4.8M env steps = 300k updates. A GPU job (make
+        # bench-gpu-humanoid): on a CPU core shared with a second run it updates 0.6 times a
+        # second, so a run would take about 6 days.
+        trainer_preset="parallel", envs=("Humanoid-v5",), algos=("dpmd",), seeds=1,
+        budgets={"*": 4_800_000}, evals_per_run=24, table_fractions=(0.25, 0.5, 1.0), jobs=1,
+        overrides={}, timeout_s=3600,
+    ),
     "gpu": LearningPreset(
         trainer_preset="paper", envs=("humanoid", "ant", "halfcheetah", "walker2d", "hopper"),
         algos=ALGOS, seeds=3, budgets={"*": 1_000_000}, evals_per_run=20,

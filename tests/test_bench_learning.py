@@ -135,3 +135,13 @@ def test_the_report_is_rebuilt_under_the_directorys_lock(tmp_path):
         assert t.is_alive() and not (tmp_path / "learning.json").exists()
     t.join(timeout=60)
     assert done and (tmp_path / "learning.json").exists()
+
+
+def test_the_parallel_humanoid_run_makes_300k_updates_at_the_parallel_values():
+    """The GPU job `make bench-gpu-humanoid`: >= 256 envs, the parallel preset's batch, and
+    enough env steps for 300k updates."""
+    preset = learning.PRESETS["humanoid-parallel"]
+    c = learning.run_config("Humanoid-v5", "dpmd", 0, preset,
+                            learning.budget_for(preset, "Humanoid-v5", None), {})
+    assert c.preset == "parallel" and c.num_envs >= 256 and c.algo.batch_size == 1024
+    assert c.total_env_steps * c.utd_ratio >= 300_000
