@@ -406,55 +406,8 @@ def returns_at_budget(runs: list[dict], budget: int, fractions: tuple[float, ...
     finals = [] if reached is not None and reached < budget else [
         v for v in (final_window_mean(r["curve"], r["budget"]) for r in runs) if v is not None]
     m, se = mean_se(finals) if finals else (None, None)
-    at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals),
-                          "values": finals}
+    at["final_window"] = {"fraction": FINAL_WINDOW, "mean": m, "se": se, "n": len(finals)}
     return at
-
-
-Z_TEST, Z_POWER = 1.959964, 0.841621  # two-sided 5% test, 80% power (standard normal quantiles)
-
-
-def ordering(a: list[float], b: list[float]) -> dict[str, Any] | None:
-    """How far apart two algorithms' per-seed returns are, and how many seeds a side would
-    order them: the difference of the means with its (Welch) standard error, the ratio of the
-    means, and the seeds per side at which a two-sided 5% test finds this difference with 80%
-    power (normal approximation; the two sample variances averaged). Why: with 2-3 seeds and
-    evaluations that swing by a third, a gap is mostly noise; the count says what would settle
-    it. None with fewer than 2 seeds a side."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
-    diff, se = ma - mb, math.hypot(sa, sb)
-    var = (sa**2 * len(a) + sb**2 * len(b)) / 2
-    if diff == 0:
-        needed = math.inf
-    else:
-        needed = max(2, math.ceil(2 * (Z_TEST + Z_POWER) ** 2 * var / diff**2))
-    return {"diff": diff, "se": se, "t": diff / se if se > 0 else math.copysign(math.inf, diff),
-            "ratio": ma / mb if mb > 0 else None, "seeds_per_side": needed,
-            "n": [len(a), len(b)]}
-
-
-def ordering_rows(agg: dict[str, Any]) -> list[list[Any]]:
-    """`ordering` of every pair of algorithms of an env, on each run's mean over the last
-    FINAL_WINDOW of its budget (a single evaluation swings too much to order anything)."""
-    rows = []
-    entries = list(agg.values())
-    for i, a in enumerate(entries):
-        for b in entries[i + 1:]:
-            if a["env"] != b["env"]:
-                continue
-            o = ordering(*((x["return_at_budget"].get("final_window") or {}).get("values") or []
-                           for x in (a, b)))
-            if o is None:
-                continue
-            ratio = "-" if o["ratio"] is None else f"{o['ratio']:.2f}"
-            needed = "never (equal means)" if math.isinf(o["seeds_per_side"]) else fmt(
-                o["seeds_per_side"])
-            rows.append([a["env"], f"{a['algo']} − {b['algo']}",
-                         f"{fmt(o['diff'])} ± {fmt(o['se'])}", f"{o['t']:.2f}", ratio,
-                         f"{o['n'][0]} / {o['n'][1]}", needed])
-    return rows
 
 
 def mean_curve(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -646,14 +599,6 @@ def markdown(report: dict[str, Any]) -> str:
                           + (["its other settings beyond the preset"] if any(extra.values())
                              else []),
                           rows))
-    pairs = ordering_rows(agg)
-    if pairs:
-        lines += ["", f"Ordering: the difference of the runs' means over the last "
-                  f"{100 * FINAL_WINDOW:g}% of the budget (± its standard error), t, the ratio of "
-                  f"the means, and the seeds a side with which a two-sided 5% test would find "
-                  f"this difference with 80% power.", "",
-                  md_table(["env", "pair", "difference", "t", "ratio", "seeds", "seeds a side "
-                            "to order them"], pairs)]
     lines += ["", "Plots: " + ", ".join(f"`{e}.png`" for e in report["envs"]), ""]
     return "\n".join(lines)
 

@@ -145,31 +145,3 @@ def test_the_parallel_humanoid_run_makes_300k_updates_at_the_parallel_values():
                             learning.budget_for(preset, "Humanoid-v5", None), {})
     assert c.preset == "parallel" and c.num_envs >= 256 and c.algo.batch_size == 1024
     assert c.total_env_steps * c.utd_ratio >= 300_000
-
-
-def test_ordering_gives_the_gap_its_standard_error_and_the_seeds_to_settle_it():
-    o = learning.ordering([10.0, 12.0, 14.0], [0.0, 2.0, 4.0])
-    assert o["diff"] == 10.0 and abs(o["se"] - (8 / 3) ** 0.5) < 1e-12
-    assert o["ratio"] == 6.0 and o["n"] == [3, 3]
-    assert o["seeds_per_side"] == 2  # clear already: the floor of 2
-    # The same spread (variance 4) around a gap of 1: 2 (1.96 + 0.84)^2 4 / 1 = 62.8 -> 63.
-    assert learning.ordering([1.0, 3.0, 5.0], [0.0, 2.0, 4.0])["seeds_per_side"] == 63
-    assert learning.ordering([1.0, 3.0], [1.0, 3.0])["seeds_per_side"] == float("inf")
-    assert learning.ordering([1.0], [0.0, 2.0]) is None
-
-
-def test_markdown_orders_the_pairs_with_two_seeds_a_side():
-    def entry(algo, values):
-        return {"env": "Humanoid-v5", "algo": algo, "seeds": list(range(len(values))),
-                "diverged_seeds": [], "budget": 300_000, "curve": [], "mean_wall_time_s": 60.0,
-                "return_at_budget": {"1": {"env_steps": 300_000, "mean": 1.0, "se": 0.1,
-                                           "n": len(values)},
-                                     "final_window": {"mean": 1.0, "se": 0.1, "n": len(values),
-                                                      "values": values}}}
-    agg = {"Humanoid-v5/dpmd": entry("dpmd", [3000.0, 3400.0]),
-           "Humanoid-v5/sac": entry("sac", [1400.0, 1600.0]),
-           "Humanoid-v5/sdac": entry("sdac", [900.0])}
-    report = {"aggregates": agg, "preset": "humanoid-ant", "trainer_preset": "cpu",
-              "overrides": {}, "settings": {"table_fractions": [1.0]}, "envs": ["Humanoid-v5"]}
-    rows = [r for r in learning.markdown(report).splitlines() if "−" in r and r.startswith("|")]
-    assert len(rows) == 1 and "dpmd − sac" in rows[0] and "| 2.13 |" in rows[0]
