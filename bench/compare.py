@@ -306,7 +306,9 @@ def welch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] 
     # Per-seed variances back from the standard errors: n seeds a side give SE² = (sa² + sb²)/n.
     var = a["se"] ** 2 * a["n"] + b["se"] ** 2 * b["n"]
     need = math.ceil(4 * var / diff ** 2) if diff else None
-    return {"diff": diff, "se": se, "t": diff / se if se else None,
+    # The ratio of the means: the paper states its claims as ratios (DPMD > 2.2x SAC).
+    ratio = a["mean"] / b["mean"] if b["mean"] > 0 else None
+    return {"diff": diff, "se": se, "t": diff / se if se else None, "ratio": ratio,
             "seeds_per_side_for_2se": need}
 
 
@@ -346,12 +348,13 @@ def _paired_cell(paired: dict[str, Any] | None) -> str:
 
 
 def _welch_cell(w: dict[str, Any] | None) -> str:
-    """`+d ± se (t = x; ~n seeds a side for 2 SE)`; `-` with fewer than two seeds a side."""
+    """`+d ± se (t = x; ×r; ~n seeds a side for 2 SE)`; `-` with fewer than two seeds a side."""
     if not w:
         return "-"
     t = "-" if w["t"] is None else f"{w['t']:+.1f}".replace("-", "−")
+    ratio = "" if w.get("ratio") is None else f"; ×{w['ratio']:.2f}"
     need = w["seeds_per_side_for_2se"]
-    return (f"{_signed(w['diff'])} ± {fmt(w['se'])} (t = {t}"
+    return (f"{_signed(w['diff'])} ± {fmt(w['se'])} (t = {t}{ratio}"
             + (f"; ~{need} seed{'s' * (need > 1)} a side for 2 SE)" if need else ")"))
 
 
@@ -413,12 +416,12 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
         pairs = [p for p in all_pairs
                  if p["env"] == env and (p["1"] or p["final_window"])]
         if pairs:
-            lines += ["Algorithms against each other (unpaired): difference of the means ± "
-                      "its standard error, t, and the seeds a side that would put this "
-                      "difference at two standard errors (rows with two seeds or more). In "
-                      "the preset's regime each algorithm's preset row; in another regime "
-                      "(run-level settings beyond the preset, the same for both) every two "
-                      "rows of different algorithms, with their algorithm settings.", ""]
+            lines += ["Algorithms against each other (unpaired): difference of the means ± its "
+                      "standard error, t, the ratio of the means (×), and the seeds a side that"
+                      " would put this difference at two standard errors (rows with two seeds "
+                      "or more). In the preset's regime each algorithm's preset row; in another"
+                      " regime (run-level settings beyond the preset, the same for both) every "
+                      "two rows of different algorithms, with their algorithm settings.", ""]
             lines.append(md_table(
                 ["first − second", "regime", "algorithm settings (first / second)",
                  "trainer preset", "seeds", "budget", "@100%", f"last {100 * FINAL_WINDOW:g}%"],

@@ -101,11 +101,11 @@ def test_two_algorithms_presets_are_set_against_each_other_unpaired(tmp_path):
     (ds,) = [p for p in pairs if p["algos"] == ["dpmd", "sac"]]
     assert ds["seeds"] == [2, 3] and ds["1"]["diff"] == 2.0
     assert ds["1"]["se"] == pytest.approx((4 + 4 / 3) ** 0.5)
-    assert ds["1"]["seeds_per_side_for_2se"] == 12
+    assert ds["1"]["seeds_per_side_for_2se"] == 12 and ds["1"]["ratio"] == 1.5
     assert all(p["1"] is None for p in pairs if "sdac" in p["algos"])  # one seed: no SE
     text = compare.markdown(rows, ["d", "s", "v", "q"])
     assert ("| dpmd − sac | (preset) | (preset) / (preset) | cpu | 2 / 3 | 100,000 | +2 ± 2.31 "
-            "(t = +0.9; ~12 seeds a side") in text
+            "(t = +0.9; ×1.50; ~12 seeds a side") in text
     assert "sdac − " not in text and " − sdac" not in text
 
 
