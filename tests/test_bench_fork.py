@@ -1,0 +1,86 @@
+"""bench.fork on hand-made curves: the shared prefix is found and left out, the paired
+difference and its verdict follow the numbers, and every input form reads the same curve."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import fork
+
+SHARED = [(9600, 100.0), (19200, 200.0)]
+
+
+def _curve(points):
+    return [{"env_steps": s, "return_mean": r} for s, r in points]
+
+
+def _run_dir(path: Path, points) -> Path:
+    path.mkdir(parents=True)
+    rows = "".join(f"{s},{r},1.0,{s / 10}\n" for s, r in points)
+    (path / "eval.csv").write_text("env_steps,eval/return_mean,eval/return_std,wall_time\n" + rows)
+    return path
+
+
+def test_the_shared_prefix_is_left_out_and_the_difference_is_paired_by_step():
+    base = _curve(SHARED + [(28800, 300.0), (38400, 310.0), (48000, 290.0)])
+    variant = _curve(SHARED + [(28800, 400.0), (38400, 420.0), (48000, 380.0), (57600, 999.0)])
+    r = fork.paired(base, variant)
+    assert r["forked_at"] == 19200
+    assert r["steps"] == [28800, 38400, 48000]          # 57,600: the base has no evaluation
+    assert r["diff_mean"] == pytest.approx(100.0)
+    diffs = [100.0, 110.0, 90.0]
+    se = math.sqrt(sum((d - 100.0) ** 2 for d in diffs) / 2 / 3)
+    assert r["diff_se"] == pytest.approx(se)
+    assert r["diff_se_autocorrelated"] >= r["diff_se"]
+    assert r["verdict"] == "variant ahead"
+    assert r["ratio"] == pytest.approx(400.0 / 300.0)
+
+
+def test_a_window_and_noise_larger_than_the_difference_leave_the_arms_unordered():
+    base = _curve(SHARED + [(28800, 300.0), (38400, 500.0), (48000, 300.0), (57600, 500.0)])
+    variant = _curve(SHARED + [(28800, 500.0), (38400, 300.0), (48000, 520.0), (57600, 290.0)])
+    r = fork.paired(base, variant, start=38400, end=57600)
+    assert r["steps"] == [38400, 48000, 57600]
+    assert r["verdict"].startswith("not ordered")
+    # one paired step: no standard error, so no verdict
+    one = fork.paired(base, _curve(SHARED + [(28800, 100.0)]))
+    assert one["n"] == 1 and "verdict" not in one
+
+
+def test_run_directories_cells_and_stopped_entries_give_the_same_curve(tmp_path, capsys):
+    points = SHARED + [(28800, 300.0), (38400, 330.0)]
+    run = _run_dir(tmp_path / "Humanoid-v5-dpmd-s0", points)
+    cell = tmp_path / "cell.json"
+    cell.write_text(json.dumps({"curve": _curve(points)}))
+    stopped = tmp_path / "stopped.json"
+    stopped.write_text(json.dumps({"runs": {"k-at38400": {"curve": _curve(points)}}}))
+    want = [(s, r) for s, r in points]
+    for source in (str(run), str(cell), f"{stopped}:k-at38400"):
+        curve, _ = fork.load_curve(source)
+        assert [(int(p["env_steps"]), p["return_mean"]) for p in curve] == want
+    other = _run_dir(tmp_path / "fork" / "Humanoid-v5-dpmd-s0",
+                     SHARED + [(28800, 400.0), (38400, 420.0)])
+    out = tmp_path / "fork.json"
+    fork.main([str(run), str(other), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "forked after 19,200 env steps" in text and "2 paired evaluations" in text
+    saved = json.loads(out.read_text())
+    assert saved["steps"] == [28800, 38400] and saved["diff_mean"] == pytest.approx(95.0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing", "missing"], "neither a run directory nor a JSON file"),
+    (["{stopped}:nope", "{stopped}:nope"], "no stopped run 'nope'"),
+    (["{stopped}:k", "{stopped}:k", "--from", "10", "--to", "5"], "--to 5 is before --from 10"),
+])
+def test_bad_input_is_one_clear_error(tmp_path, capsys, args, message):
+    stopped = tmp_path / "stopped.json"
+    stopped.write_text(json.dumps({"runs": {"k": {"curve": _curve(SHARED)}}}))
+    with pytest.raises(SystemExit) as e:
+        fork.main([a.format(stopped=stopped) for a in args])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
