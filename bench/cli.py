@@ -5,14 +5,27 @@ are refused when not positive."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 
 def fail(message: str) -> NoReturn:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def read_json(path: Path, missing: str = "no such file", after: str = "") -> Any:
+    """A JSON file's contents, or one `error:` line naming the file (`missing` when it is not a
+    file; `after` appended to a parse error, e.g. what was left unwritten)."""
+    if not path.is_file():
+        fail(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        fail(f"{path}: not valid JSON ({e}){after}")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -18,12 +18,11 @@ are the same rows, are left out of every window.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from bench.cli import ArgumentParser, fail, nonnegative_int
+from bench.cli import ArgumentParser, fail, nonnegative_int, read_json
 from bench.common import git_info, write_json
 from bench.learning import read_eval_curve
 
@@ -38,12 +37,7 @@ def load_curve(source: str) -> tuple[list[dict[str, float]], str]:
         if not curve:
             fail(f"{path}: no evaluations (no eval.csv, or an empty one)")
         return curve, path.name
-    if not path.is_file():
-        fail(f"{source}: neither a run directory nor a JSON file")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        fail(f"{path}: not valid JSON ({e})")
+    data = read_json(path, missing="neither a run directory nor a JSON file")
     if key:
         runs = data.get("runs", {}) if isinstance(data, dict) else {}
         if key not in runs:

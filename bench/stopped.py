@@ -16,11 +16,10 @@ key is refused, so nothing already recorded is lost.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
-from bench.cli import ArgumentParser, fail
+from bench.cli import ArgumentParser, fail, read_json
 from bench.common import RESULTS, exclusive, git_info, host_info, log, write_json
 from bench.learning import PRESETS, beyond_preset, read_eval_curve
 
@@ -50,10 +49,7 @@ def stopped_entry(workdir: Path, why: str, bench_preset: str,
     config_path = workdir / "config.json"
     if not config_path.is_file():
         fail(f"{workdir}: no config.json (is it a run directory?)")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as e:
-        fail(f"{config_path}: not valid JSON ({e})")
+    config = read_json(config_path)
     try:
         run = {"env": config["env"]["name"], "algo": config["algo"]["name"],
                "seed": config["seed"], "budget": config["total_env_steps"], "config": config}
@@ -73,10 +69,7 @@ def read_stopped(path: Path, bench_preset: str) -> dict[str, Any]:
     not valid JSON or holds another bench preset's runs."""
     if not path.exists():
         return {"what": WHAT, "bench_preset": bench_preset, "runs": {}}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        fail(f"{path}: not valid JSON ({e}); fix or move it, nothing was written")
+    data = read_json(path, after="; fix or move it, nothing was written")
     if data.get("bench_preset", bench_preset) != bench_preset:
         fail(f"{path} holds runs of bench preset {data['bench_preset']!r}, not "
              f"{bench_preset!r}: use another --into")
