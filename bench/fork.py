@@ -12,7 +12,7 @@ The statistic is the mean of the per-step differences (VARIANT − BASE) over th
 its standard error. Successive evaluations of one run are correlated (the same policy, a few
 thousand updates apart), which makes that standard error too small; the lag-1 autocorrelation
 of the differences is reported with the standard error it implies (effective n = n·(1−ρ)/(1+ρ),
-ρ ≥ 0), and the verdict uses the larger one. Steps before the fork point, where both curves
+ρ ≥ 0), and the verdict uses that one. Steps before the fork point, where both curves
 are the same rows, are left out of every window.
 """
 
@@ -86,10 +86,9 @@ def paired(base: list[dict[str, float]], variant: list[dict[str, float]],
     lagged = zip(centred[:-1], centred[1:], strict=True)
     rho = sum(x * y for x, y in lagged) / denom if denom > 0 else 0.0
     rho_pos = min(max(rho, 0.0), 0.95)
-    se_adj = se * math.sqrt((1 + rho_pos) / (1 - rho_pos))
-    worst = max(se, se_adj)
-    verdict = ("variant ahead" if mean > 2 * worst else
-               "base ahead" if mean < -2 * worst else "not ordered (|difference| < 2 SE)")
+    se_adj = se * math.sqrt((1 + rho_pos) / (1 - rho_pos))  # >= se: rho_pos >= 0
+    verdict = ("variant ahead" if mean > 2 * se_adj else
+               "base ahead" if mean < -2 * se_adj else "not ordered (|difference| < 2 SE)")
     out.update(diff_se=se, lag1_autocorrelation=rho, diff_se_autocorrelated=se_adj,
                ratio=out["variant_mean"] / out["base_mean"] if out["base_mean"] else None,
                verdict=verdict)

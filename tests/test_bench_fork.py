@@ -72,6 +72,25 @@ def test_run_directories_cells_and_stopped_entries_give_the_same_curve(tmp_path,
     assert saved["steps"] == [28800, 38400] and saved["diff_mean"] == pytest.approx(95.0)
 
 
+def test_correlated_successive_differences_widen_the_error_and_can_withhold_a_verdict():
+    # A slow drift in the difference: lag-1 autocorrelated, so its plain SE overstates the
+    # evidence. Plain SE: 60/18 > 2 ("ahead"); allowing for rho 2/3: 60/41 < 2.
+    diffs = [-20.0, 0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0]
+    steps = [28800 + 9600 * i for i in range(len(diffs))]
+    base = _curve(SHARED + [(s, 500.0) for s in steps])
+    variant = _curve(SHARED + [(s, 500.0 + d) for s, d in zip(steps, diffs, strict=True)])
+    r = fork.paired(base, variant)
+    mean = sum(diffs) / len(diffs)
+    c = [d - mean for d in diffs]
+    rho = sum(x * y for x, y in zip(c[:-1], c[1:], strict=True)) / sum(x * x for x in c)
+    assert r["lag1_autocorrelation"] == pytest.approx(rho)
+    assert rho > 0.5
+    widened = r["diff_se"] * math.sqrt((1 + rho) / (1 - rho))
+    assert r["diff_se_autocorrelated"] == pytest.approx(widened)
+    assert r["diff_mean"] > 2 * r["diff_se"]
+    assert r["verdict"].startswith("not ordered")
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing", "missing"], "neither a run directory nor a JSON file"),
     (["{stopped}:nope", "{stopped}:nope"], "no stopped run 'nope'"),
