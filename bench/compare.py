@@ -11,7 +11,8 @@ critic width, temperature) lives in a directory of its own and its effect could 
 setting tables side by side by hand. Here the runs of every directory are regrouped by what they
 actually ran (`bench.learning.beyond_preset`, so two directories running the same settings pool
 their seeds), and runs stopped before their budget (`stopped.json`, see docs/experiments/) are
-listed with what they reached, so that every run is reported in one place.
+listed with what they reached, so that every run is reported in one place; while some are short
+of their budget, every seed that reached a fixed budget is pooled there (`reached_budgets`).
 Writes `<out>/learning-variants.md` and `.json`; reads only.
 """
 
@@ -67,8 +68,10 @@ def load_finished(directory: Path) -> list[dict[str, Any]]:
         r = json.loads(path.read_text())
         if not r.get("curve"):
             continue
-        preset = PRESETS[_bench_preset(path.parent.parent)]
+        bench_preset = _bench_preset(path.parent.parent)
+        preset = PRESETS[bench_preset]
         runs.append({"env": r["env"], "algo": r["algo"], "seed": r["seed"],
+                     "bench_preset": bench_preset,
                      "budget": r["budget"], "curve": r["curve"],
                      "variant": beyond_preset(r, preset),
                      "trainer_preset": r["config"].get("preset"),
@@ -82,7 +85,9 @@ def load_stopped(path: Path) -> list[dict[str, Any]]:
     """The runs of a `stopped.json` (runs stopped before their budget, kept so every run is
     reported) that have a config, in the form of `load_finished`."""
     data = json.loads(path.read_text())
-    preset = PRESETS.get(data.get("bench_preset", DEFAULT_PRESET), PRESETS[DEFAULT_PRESET])
+    bench_preset = data.get("bench_preset", DEFAULT_PRESET)
+    bench_preset = bench_preset if bench_preset in PRESETS else DEFAULT_PRESET
+    preset = PRESETS[bench_preset]
     runs = []
     for key, entry in data.get("runs", {}).items():
         config = entry.get("config")
@@ -95,6 +100,7 @@ def load_stopped(path: Path) -> list[dict[str, Any]]:
         curve = entry.get("curve") or []
         why = entry.get("why_stopped", "")
         runs.append({**{k: r[k] for k in ("env", "algo", "seed", "budget")}, "curve": curve,
+                     "bench_preset": bench_preset,
                      "variant": beyond_preset(r, preset), "trainer_preset": config.get("preset"),
                      "diverged": False,
                      "wall_time_s": curve[-1].get("wall_time_s") if curve else None,
@@ -124,12 +130,24 @@ def _identity(r: dict[str, Any]) -> tuple:
     return r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]), r["budget"]
 
 
+def _evals(r: dict[str, Any]) -> list[tuple[int, float]]:
+    return [(int(e["env_steps"]), round(float(e["return_mean"]), 3)) for e in r["curve"]]
+
+
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two finished cells are one run reported twice (same seed, same evaluations), not
     two runs that share a seed (a rerun on other code or hardware: both are kept)."""
-    def evals(r: dict[str, Any]) -> list[tuple[int, float]]:
-        return [(int(e["env_steps"]), round(float(e["return_mean"]), 3)) for e in r["curve"]]
-    return a["seed"] == b["seed"] and evals(a) == evals(b)
+    return a["seed"] == b["seed"] and _evals(a) == _evals(b)
+
+
+def _superseded(r: dict[str, Any], runs: list[dict[str, Any]]) -> bool:
+    """Whether stopped run `r` is an earlier moment of another record of the same settings and
+    seed: its evaluations are the first ones of a longer curve (a run recorded at each stop and
+    resumed from its checkpoint, whose log keeps the evaluations before the checkpoint)."""
+    mine = _evals(r)
+    return any(o is not r and o["seed"] == r["seed"] and _identity(o) == _identity(r)
+               and len(o["curve"]) > len(mine) and _evals(o)[:len(mine)] == mine
+               for o in runs)
 
 
 def _finished_groups(runs: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
@@ -195,8 +213,10 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["paired_vs_preset"] = paired_difference(ok, preset, budget)
         rows.append(row)
     for r in runs:
-        # A stopped run that was later resumed to its budget is in its group already.
-        if not r["stopped"] or any(o["seed"] == r["seed"] for o in groups.get(_identity(r), [])):
+        # A stopped run that was later resumed to its budget is in its group already; one
+        # recorded again further on is reported by its latest record.
+        if not r["stopped"] or any(o["seed"] == r["seed"] for o in groups.get(_identity(r), [])) \
+                or _superseded(r, runs):
             continue
         reached = r["curve"][-1]["env_steps"] if r["curve"] else 0
         row = _row(r["env"], r["algo"], r["trainer_preset"], variant_label(r["variant"]),
@@ -209,6 +229,65 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows.sort(key=lambda w: (w["env"], w["algo"], w["budget"], "stopped_at" in w,
                              w["variant"] != "(preset)", w["variant"]))
     return rows
+
+
+def reached_budgets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (env, algo, trainer preset, variant, budget): the return at fixed budgets
+    (FRACTIONS and the bench preset's table fractions of the budget), mean and standard error
+    over every run that reached that budget, finished or not (a stopped run by its latest
+    record; a stopped run whose seed finished counts by the finished run).
+    Why: a learning campaign of several sessions (300k-step Humanoid seeds at ~5 h each) has
+    runs short of their budget most of the time; the rows above report each of them alone, so
+    whether the algorithms are ordered at 100k or 200k could only be read by pooling by hand."""
+    groups = _finished_groups(runs)
+    pooled: dict[tuple, list[dict[str, Any]]] = {k: list(v) for k, v in groups.items()}
+    for r in runs:
+        if r["stopped"] and r["curve"] and not _superseded(r, runs) \
+                and not any(o["seed"] == r["seed"] for o in groups.get(_identity(r), [])):
+            pooled.setdefault(_identity(r), []).append(r)
+    out = []
+    for (env, algo, tpreset, label, budget), group in sorted(pooled.items()):
+        ok = [r for r in group if not r["diverged"]]
+        fractions = sorted(set(FRACTIONS).union(
+            *(PRESETS[r.get("bench_preset", DEFAULT_PRESET)].table_fractions for r in ok)))
+        at = {}
+        for frac in fractions:
+            b = round(frac * budget)
+            mine = [(r["seed"], return_at(r["curve"], b, r["budget"])) for r in ok
+                    if not r["stopped"] or r["curve"][-1]["env_steps"] >= b]
+            mine = [(seed, v) for seed, v in mine if v is not None]
+            m, se = mean_se([v for _, v in mine]) if mine else (None, None)
+            at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(mine),
+                               "seeds": sorted(seed for seed, _ in mine)}
+        out.append({"env": env, "algo": algo, "trainer_preset": tpreset, "variant": label,
+                    "budget": budget, **split_variant(group[0]["variant"]),
+                    "finished_seeds": sorted(r["seed"] for r in ok if not r["stopped"]),
+                    "unfinished": sorted((r["seed"], r["curve"][-1]["env_steps"])
+                                         for r in ok if r["stopped"]),
+                    "at": at})
+    return out
+
+
+def reached_pairs(reached: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`algorithm_pairs` at each fixed budget of `reached_budgets` (two seeds a side or more at
+    that budget), for the cells where some run is short of its budget."""
+    rows = [w for w in reached if w["variant"] == "(preset)" or w["regime"] != "(preset)"]
+    out = []
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if (a["env"], a["trainer_preset"], a["budget"], a["regime"]) != (
+                    b["env"], b["trainer_preset"], b["budget"], b["regime"]) \
+                    or a["algo"] == b["algo"] or not (a["unfinished"] or b["unfinished"]):
+                continue
+            out.append({"env": a["env"], "trainer_preset": a["trainer_preset"],
+                        "budget": a["budget"], "regime": a["regime"],
+                        "algos": [a["algo"], b["algo"]],
+                        "algo_settings": [a["algo_settings"], b["algo_settings"]],
+                        "at": {f: {"env_steps": a["at"][f]["env_steps"],
+                                   "seeds": [a["at"][f]["n"], b["at"][f]["n"]],
+                                   "welch": welch(a["at"][f], b["at"][f])}
+                               for f in a["at"] if f in b["at"]}})
+    return out
 
 
 def paired_difference(runs: list[dict[str, Any]], preset: list[dict[str, Any]],
@@ -358,12 +437,59 @@ def _welch_cell(w: dict[str, Any] | None) -> str:
             + (f"; ~{need} seed{'s' * (need > 1)} a side for 2 SE)" if need else ")"))
 
 
+def _reached_cell(v: dict[str, Any] | None) -> str:
+    return "-" if not v or v["mean"] is None else f"{_cell(v)} ({v['n']})"
+
+
+def _reached_tables(reached: list[dict[str, Any]]) -> list[str]:
+    """The markdown of one env's `reached_budgets` and `reached_pairs`, for the cells (trainer
+    preset, budget, regime) where some run is short of its budget; none otherwise."""
+    def cell(w: dict[str, Any]) -> tuple:
+        return w["trainer_preset"], w["budget"], w["regime"]
+    open_cells = {cell(w) for w in reached if w["unfinished"]}
+    rows = [w for w in reached if cell(w) in open_cells]
+    if not rows:
+        return []
+    fracs = sorted({float(f) for w in rows for f in w["at"]})
+    keys = [f"{f:g}" for f in fracs]
+    budgets = {w["budget"] for w in rows}
+    # Env steps as the column names where the rows share one budget, fractions otherwise.
+    names = [fmt(round(f * next(iter(budgets)))) if len(budgets) == 1 else f"{100 * f:.3g}%"
+             for f in fracs]
+    lines = ["Every seed at fixed budgets, runs short of their budget included (a stopped or "
+             "still-running run by its latest record): mean ± standard error over the seeds "
+             "that reached each budget (their number in brackets); 'short of the budget' gives"
+             " each such seed and the env steps it reached.", ""]
+    lines.append(md_table(
+        ["algo", "trainer preset", "settings beyond it", "finished seeds", "short of the budget",
+         "budget", *(f"@{name}" for name in names)],
+        [[w["algo"], w["trainer_preset"], w["variant"],
+          ", ".join(map(str, w["finished_seeds"])) or "-",
+          ", ".join(f"seed {seed} at {fmt(at)}" for seed, at in w["unfinished"]) or "-",
+          w["budget"], *(_reached_cell(w["at"].get(k)) for k in keys)] for w in rows]))
+    lines.append("")
+    pairs = [p for p in reached_pairs(rows)
+             if any(v["welch"] for v in p["at"].values())]
+    if pairs:
+        lines += ["The same, algorithms against each other (unpaired, as above) at each budget "
+                  "with two seeds a side or more.", ""]
+        lines.append(md_table(
+            ["first − second", "regime", "algorithm settings (first / second)", "budget",
+             *(f"@{name}" for name in names)],
+            [[" − ".join(p["algos"]), p["regime"], " / ".join(p["algo_settings"]), p["budget"],
+              *(_welch_cell(p["at"][k]["welch"]) if k in p["at"] else "-" for k in keys)]
+             for p in pairs]))
+        lines.append("")
+    return lines
+
+
 def markdown(rows: list[dict[str, Any]], sources: list[str],
              unknown: list[dict[str, Any]] = (), plots: dict[tuple, str] | None = None,
-             recipes: list[dict[str, Any]] = ()) -> str:
+             recipes: list[dict[str, Any]] = (), reached: list[dict[str, Any]] = ()) -> str:
     """One table per env; `unknown`: stopped runs recorded without a config, listed after;
     `plots`: `regime_plots`' files, linked under their env's table; `recipes`:
-    `recipe_pairs`, tabulated under it."""
+    `recipe_pairs`, tabulated under it; `reached`: `reached_budgets`, tabulated (with its
+    `reached_pairs`) under it where some run is short of its budget."""
     lines = ["# Learning runs by variant", "",
              "Every run under the results directories below, grouped by what it ran: algorithm, "
              "trainer preset, and its settings beyond the bench preset (seeds of the same "
@@ -429,6 +555,7 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                   p["trainer_preset"], " / ".join(map(str, p["seeds"])), p["budget"],
                   _welch_cell(p["1"]), _welch_cell(p["final_window"])] for p in pairs]))
             lines.append("")
+        lines += _reached_tables([w for w in reached if w["env"] == env])
         mine = [q for q in recipes if q["env"] == env]
         if mine:
             lines += ["Recipes of one algorithm against each other in a regime outside the "
@@ -482,13 +609,15 @@ def main(argv: list[str] | None = None) -> None:
              "stopped.json)" + (f" for envs {args.envs}" if args.envs else ""))
     rows = group_rows(runs)
     recipes = recipe_pairs(runs)
+    reached = reached_budgets(runs)
     sources = [_shown(d) for d in dirs]
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "learning-variants.json", {
         "benchmark": "learning-variants", "sources": sources, "rows": rows,
         "algorithm_pairs": algorithm_pairs(rows), "recipe_pairs": recipes,
+        "reached_budgets": reached, "reached_pairs": reached_pairs(reached),
         "stopped_without_config": [{k: r[k] for k in ("source", "stopped")} for r in unknown]})
-    text = markdown(rows, sources, unknown, regime_plots(rows, args.out), recipes)
+    text = markdown(rows, sources, unknown, regime_plots(rows, args.out), recipes, reached)
     (args.out / "learning-variants.md").write_text(text)
     log(f"{len(runs)} runs in {len(rows)} rows -> {args.out / 'learning-variants.md'}")
     print(text)

@@ -195,3 +195,46 @@ def test_the_command_line_writes_both_files_and_refuses_a_missing_directory(tmp_
     with pytest.raises(SystemExit):
         compare.main([str(tmp_path / "nowhere")])
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_a_run_recorded_at_each_stop_is_reported_by_its_latest_record(tmp_path):
+    stopped = tmp_path / "stopped"
+    _stopped(stopped, "dpmd-s0-at50000", "dpmd", {}, 2, "the session ended")
+    _stopped(stopped, "dpmd-s0-at75000", "dpmd", {}, 3, "the session ended again")
+    (row,) = _rows(tmp_path, "stopped")
+    assert row["stopped_at"] == 75_000 and row["why_stopped"] == "the session ended again"
+
+
+def test_fixed_budgets_pool_every_seed_that_reached_them_and_set_algorithms_against_each_other(
+        tmp_path):
+    for seed, returns in ((0, (10, 20, 30, 40)), (1, (12, 22, 32, 42)), (2, (14, 24, 34, 44))):
+        _cell(tmp_path / "d", "sac", seed, returns, {})
+    _cell(tmp_path / "d", "dpmd", 0, (1, 2, 3, 4), {})
+    stopped = tmp_path / "d" / "stopped.json"
+    stopped.write_text(json.dumps({"bench_preset": "locomotion", "runs": {}}))
+    for seed, steps in ((1, 2), (2, 3)):
+        data = json.loads(stopped.read_text())
+        curve = [{"env_steps": s, "return_mean": 5.0 + seed, "wall_time_s": 1.0}
+                 for s in STEPS[:steps]]
+        data["runs"][f"dpmd-s{seed}"] = {"curve": curve, "why_stopped": "still running",
+                                         "config": _config("dpmd", seed, {})}
+        stopped.write_text(json.dumps(data))
+    runs = compare.load_finished(tmp_path / "d") + compare.load_stopped(stopped)
+    reached = {w["algo"]: w for w in compare.reached_budgets(runs)}
+    dpmd = reached["dpmd"]
+    assert dpmd["finished_seeds"] == [0] and dpmd["unfinished"] == [(1, 50_000), (2, 75_000)]
+    # 25k: all three seeds (1, 6, 7); 50k: all three (2, 6, 7); 100k: seed 0 alone.
+    assert [(dpmd["at"][f]["mean"], dpmd["at"][f]["n"]) for f in ("0.25", "0.5", "1")] == [
+        (14 / 3, 3), (5.0, 3), (4.0, 1)]
+    assert dpmd["at"]["1"]["seeds"] == [0]
+    (pair,) = compare.reached_pairs(list(reached.values()))
+    assert pair["algos"] == ["dpmd", "sac"]
+    assert pair["at"]["0.5"]["welch"]["diff"] == pytest.approx(5.0 - 22.0)
+    assert pair["at"]["1"]["welch"] is None  # one DPMD seed at the budget
+    text = compare.markdown(compare.group_rows(runs), ["d"], reached=list(reached.values()))
+    assert "seed 1 at 50,000, seed 2 at 75,000" in text
+    assert "| dpmd − sac | (preset) | (preset) / (preset) | 100,000 |" in text
+    # Once every run finished, the table is not repeated.
+    finished = [r for r in runs if not r["stopped"]]
+    assert "Every seed at fixed budgets" not in compare.markdown(
+        compare.group_rows(finished), ["d"], reached=compare.reached_budgets(finished))
