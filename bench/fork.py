@@ -2,6 +2,9 @@
 
     python -m bench.fork BASE VARIANT [--from 240000] [--to 300000] [--out PATH.json]
 
+(A fork is started with `python -m bench.learning ... --set KEY=VALUE --fork-from
+RUN/checkpoints/STEP`, which lays out its run directory with `start_fork` below.)
+
 BASE and VARIANT are each a run directory (its eval.csv), a finished cell (`cells/*.json`) or
 a stopped run (`stopped.json:KEY`). Why: a lever tried on one seed is forked from that seed's
 checkpoint (replay buffer included), so both arms share everything up to the fork and their
@@ -18,13 +21,50 @@ are the same rows, are left out of every window.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 from bench.cli import ArgumentParser, fail, nonnegative_int, read_json
 from bench.common import git_info, write_json
 from bench.learning import read_eval_curve
+
+# What a fork's run directory takes from its base: the config (the fork's own replaces it on
+# its first start) and the logs, which the resume cuts at the fork's step.
+BASE_FILES = ("config.json", "eval.csv", "train.csv")
+FORK_FILE = "forked_from.json"
+
+
+def fork_base(checkpoint: Path) -> tuple[Path, int]:
+    """The run directory and step of `RUN/checkpoints/STEP`, or a clear error."""
+    step_text, run = checkpoint.name, checkpoint.parent.parent
+    if not (checkpoint.is_dir() and step_text.isdigit()
+            and checkpoint.parent.name == "checkpoints"):
+        fail(f"--fork-from {checkpoint}: expected a checkpoint directory RUN/checkpoints/STEP")
+    if not (checkpoint / "commit_success.txt").is_file():
+        fail(f"--fork-from {checkpoint}: the checkpoint is incomplete (no commit_success.txt); "
+             "pick an earlier step")
+    if not (run / "config.json").is_file():
+        fail(f"--fork-from {checkpoint}: {run} has no config.json")
+    return run, int(step_text)
+
+
+def start_fork(checkpoint: Path, workdir: Path) -> dict[str, Any]:
+    """Lay out `workdir` as `checkpoint`'s run stopped at that step, so that resuming it with
+    other settings continues from the same state (replay buffer included); returns the record
+    written to its `forked_from.json`. Why: the two arms then share everything up to the fork,
+    and `bench.fork` pairs their evaluations by step."""
+    run, step = fork_base(checkpoint)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in BASE_FILES:
+        if (run / name).is_file():
+            shutil.copyfile(run / name, workdir / name)
+    shutil.copytree(checkpoint, workdir / "checkpoints" / str(step))
+    record = {"run": str(run.resolve()), "step": step}
+    (workdir / FORK_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def load_curve(source: str) -> tuple[list[dict[str, float]], str]:

@@ -215,14 +215,22 @@ def worker_run(spec: dict) -> dict:
     config = run_config(spec["env"], spec["algo"], spec["seed"], preset, spec["budget"],
                         spec["overrides"])
     workdir = Path(spec["workdir"])
+    forking = bool(spec.get("fork_from")) and not has_run(workdir)
+    if forking:  # a fork's first start: the base's state, then this run's settings
+        from bench.fork import start_fork
+
+        start_fork(Path(spec["fork_from"]), workdir)
     t0 = time.perf_counter()
     try:
-        summary = run(config, workdir, resume=has_run(workdir))  # continue a cell or start it
+        # Continue a cell or start it.
+        summary = run(config, workdir, resume=has_run(workdir), allow_config_change=forking)
     except TrainingDivergedError as e:  # an outcome, not a failure: recorded, not retried
         summary = {"diverged": str(e), "final_eval_return": None,
                    "wall_time_s": time.perf_counter() - t0}
+    fork = workdir / "forked_from.json"
     return {"summary": summary, "curve": read_eval_curve(workdir),
-            "config": config_to_dict(config), "wall_s_this_process": time.perf_counter() - t0}
+            "config": config_to_dict(config), "wall_s_this_process": time.perf_counter() - t0,
+            **({"forked_from": json.loads(fork.read_text())} if fork.is_file() else {})}
 
 
 # ============================================================================= planning
@@ -256,6 +264,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-compile-cache", action="store_true",
                    help="compile every run from scratch (default: a persistent JAX compilation "
                         "cache in the runs directory, shared by the seeds of a config)")
+    p.add_argument("--fork-from", type=Path, metavar="RUN/checkpoints/STEP",
+                   help="start the (single) run from another run's checkpoint, replay buffer "
+                        "included, with this invocation's settings (say a --set lever): both "
+                        "arms share everything up to STEP; compare them with bench.fork")
     p.add_argument("--report-only", action="store_true", help="only aggregate existing results")
     p.add_argument("--quick", action="store_true",
                    help="toy task, tiny nets (smoke test, not a benchmark); output under /tmp")
@@ -310,7 +322,8 @@ def device_name() -> dict[str, Any]:
 
 
 def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
-              jobs: int, keep_checkpoints: bool, compile_cache: Path | None) -> None:
+              jobs: int, keep_checkpoints: bool, compile_cache: Path | None,
+              fork_from: Path | None = None) -> None:
     cell_dir = out / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     todo = []
@@ -335,7 +348,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
         workdir.mkdir(parents=True, exist_ok=True)
         spec = {"kind": "run", "env": cell.env, "algo": cell.algo, "seed": cell.seed,
                 "budget": cell.budget, "preset": dataclasses.asdict(preset),
-                "overrides": overrides, "workdir": str(workdir)}
+                "overrides": overrides, "workdir": str(workdir),
+                "fork_from": str(fork_from.resolve()) if fork_from else None}
         log(f"start {cell.name} ({cell.budget:,} env steps)")
         env: dict[str, str | None] = {}
         if compile_cache:
@@ -660,6 +674,19 @@ def parse_set(items: list[str], preset: LearningPreset) -> dict[str, Any]:
         fail(str(e))
 
 
+def check_fork(checkpoint: Path, cells: list[Cell]) -> None:
+    """Refuse a fork whose grid is not one run of the base's task, algorithm and seed."""
+    from bench.fork import fork_base
+
+    run, _ = fork_base(checkpoint)
+    base = json.loads((run / "config.json").read_text())
+    base_cell = (base["env"]["name"], base["algo"]["name"], base["seed"])
+    if [(c.env, c.algo, c.seed) for c in cells] != [base_cell]:
+        fail(f"--fork-from: the base is {base_cell[0]} {base_cell[1]} seed {base_cell[2]}; "
+             f"choose --envs, --algos, --first-seed and --seeds 1 so that the grid is that one "
+             f"run (it is {len(cells)} run(s))")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -690,6 +717,8 @@ def main(argv: list[str] | None = None) -> None:
     if set(overrides) - used:
         fail(f"--set: no algorithm has the key(s) {sorted(set(overrides) - used)}")
 
+    if args.fork_from:
+        check_fork(args.fork_from, cells)
     device = device_name()
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-learning-quick" if args.quick
                        else RESULTS / "learning" / f"learning-{preset_name}-{device_slug(device)}")
@@ -699,7 +728,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
         run_cells(cells, preset, overrides, out, runs, preset.jobs,
-                  args.keep_checkpoints or preset.keep_checkpoints, cache)
+                  args.keep_checkpoints or preset.keep_checkpoints, cache, args.fork_from)
     # Every finished cell in `out`, not only this invocation's: running one env or algo at a
     # time (or resuming one cell) still leaves the whole table, and every plot, up to date.
     rep = report(out, preset_name, preset, overrides, device, args.quick, None)

@@ -103,3 +103,80 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, args, message):
         fork.main([a.format(stopped=stopped) for a in args])
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- starting a fork
+
+
+def _base_run(path: Path, steps=(640, 1280)) -> Path:
+    """A run directory as the trainer leaves it: config, logs and complete checkpoints."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(
+        {"env": {"name": "pendulum"}, "algo": {"name": "sac"}, "seed": 3}))
+    (path / "eval.csv").write_text("env_steps,eval/return_mean\n640,1.0\n1280,2.0\n")
+    (path / "train.csv").write_text("env_steps,wall_time\n640,1.0\n1280,2.0\n")
+    for step in steps:
+        (path / "checkpoints" / str(step) / "agent").mkdir(parents=True)
+        (path / "checkpoints" / str(step) / "commit_success.txt").write_text("ok")
+    return path
+
+
+def test_a_fork_starts_as_its_base_stopped_at_the_checkpoint(tmp_path):
+    base = _base_run(tmp_path / "base")
+    record = fork.start_fork(base / "checkpoints" / "640", tmp_path / "fork")
+    assert record == {"run": str(base.resolve()), "step": 640}
+    made = tmp_path / "fork"
+    assert sorted(p.name for p in (made / "checkpoints").iterdir()) == ["640"]
+    assert (made / "checkpoints" / "640" / "agent").is_dir()
+    assert (made / "eval.csv").read_text() == (base / "eval.csv").read_text()
+    assert json.loads((made / fork.FORK_FILE).read_text())["step"] == 640
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("base", "RUN/checkpoints/STEP"),                      # a run, not a checkpoint
+    ("base/checkpoints/999", "RUN/checkpoints/STEP"),      # no such step
+    ("base/checkpoints/1280", "incomplete"),               # being written
+])
+def test_a_fork_from_anything_but_a_complete_checkpoint_is_refused(tmp_path, capsys, where,
+                                                                    expected):
+    base = _base_run(tmp_path / "base")
+    (base / "checkpoints" / "1280" / "commit_success.txt").unlink()
+    with pytest.raises(SystemExit):
+        fork.fork_base(tmp_path / where)
+    assert expected in capsys.readouterr().err
+
+
+def test_the_fork_grid_must_be_the_bases_one_run(tmp_path, capsys):
+    from bench import learning
+
+    ckpt = _base_run(tmp_path / "base") / "checkpoints" / "640"
+    learning.check_fork(ckpt, [learning.Cell("pendulum", "sac", 3, 1600)])  # accepted
+    with pytest.raises(SystemExit):
+        learning.check_fork(ckpt, [learning.Cell("pendulum", "sac", s, 1600) for s in (3, 4)])
+    assert "pendulum sac seed 3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_forked_run_shares_its_bases_evaluations_up_to_the_fork_then_runs_its_own(tmp_path):
+    import dataclasses
+
+    from bench import learning
+
+    spec = {"env": "pendulum", "algo": "sac", "seed": 0, "budget": 1600,
+            "preset": dataclasses.asdict(learning.QUICK), "fork_from": None,
+            "overrides": {"checkpoint_every": 640, "eval_every": 320}}
+    base = learning.worker_run({**spec, "workdir": str(tmp_path / "base")})
+    ckpt = sorted((tmp_path / "base" / "checkpoints").iterdir(), key=lambda p: int(p.name))[0]
+    step = int(ckpt.name)
+    assert step < 1600
+    forked = learning.worker_run({**spec, "workdir": str(tmp_path / "fork"),
+                                  "fork_from": str(ckpt),
+                                  "overrides": {**spec["overrides"], "algo.lr": 1e-2}})
+    assert forked["forked_from"]["step"] == step
+    assert forked["config"]["algo"]["lr"] == 1e-2
+    before = [e for e in base["curve"] if e["env_steps"] <= step]
+    assert before and [e for e in forked["curve"] if e["env_steps"] <= step] == before
+    after = {e["env_steps"]: e["return_mean"] for e in forked["curve"] if e["env_steps"] > step}
+    assert max(after) >= 1600
+    assert after != {e["env_steps"]: e["return_mean"] for e in base["curve"]
+                     if e["env_steps"] > step}
