@@ -231,6 +231,15 @@ def group_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _settled_at(curve: list[dict[str, Any]], step: int) -> bool:
+    """Whether a stopped run's return at `step` (its last evaluation at or before it) is final:
+    it evaluated at `step` or later, or its next evaluation on its grid would come after it."""
+    steps = [int(e["env_steps"]) for e in curve]
+    spacing = min((b - a for a, b in zip(steps[:-1], steps[1:], strict=True)
+                   if b > a), default=None)
+    return steps[-1] >= step or (spacing is not None and steps[-1] + spacing > step)
+
+
 def reached_budgets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per (env, algo, trainer preset, variant, budget): the return at fixed budgets
     (FRACTIONS and the bench preset's table fractions of the budget), mean and standard error
@@ -254,7 +263,7 @@ def reached_budgets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for frac in fractions:
             b = round(frac * budget)
             mine = [(r["seed"], return_at(r["curve"], b, r["budget"])) for r in ok
-                    if not r["stopped"] or r["curve"][-1]["env_steps"] >= b]
+                    if not r["stopped"] or _settled_at(r["curve"], b)]
             mine = [(seed, v) for seed, v in mine if v is not None]
             m, se = mean_se([v for _, v in mine]) if mine else (None, None)
             at[f"{frac:g}"] = {"env_steps": b, "mean": m, "se": se, "n": len(mine),

@@ -223,7 +223,8 @@ def test_fixed_budgets_pool_every_seed_that_reached_them_and_set_algorithms_agai
     reached = {w["algo"]: w for w in compare.reached_budgets(runs)}
     dpmd = reached["dpmd"]
     assert dpmd["finished_seeds"] == [0] and dpmd["unfinished"] == [(1, 50_000), (2, 75_000)]
-    # 25k: all three seeds (1, 6, 7); 50k: all three (2, 6, 7); 100k: seed 0 alone.
+    # 25k: all three seeds (1, 6, 7); 50k: all three (2, 6, 7); 100k: seed 0 alone (seed 2's
+    # last evaluation, 75k, is 25k before its next one: its return at 100k is not known).
     assert [(dpmd["at"][f]["mean"], dpmd["at"][f]["n"]) for f in ("0.25", "0.5", "1")] == [
         (14 / 3, 3), (5.0, 3), (4.0, 1)]
     assert dpmd["at"]["1"]["seeds"] == [0]
@@ -238,3 +239,10 @@ def test_fixed_budgets_pool_every_seed_that_reached_them_and_set_algorithms_agai
     finished = [r for r in runs if not r["stopped"]]
     assert "Every seed at fixed budgets" not in compare.markdown(
         compare.group_rows(finished), ["d"], reached=compare.reached_budgets(finished))
+
+
+def test_a_stopped_runs_return_at_a_budget_counts_once_no_evaluation_can_change_it():
+    curve = [{"env_steps": s, "return_mean": 1.0} for s in (9_600, 19_200, 28_800)]
+    assert compare._settled_at(curve, 28_800) and compare._settled_at(curve, 38_000)
+    assert not compare._settled_at(curve, 38_400)  # the next evaluation would be at 38,400
+    assert not compare._settled_at(curve[:1], 10_000)  # one evaluation: no grid to go by
