@@ -452,11 +452,18 @@ def _reached_cell(v: dict[str, Any] | None) -> str:
 
 def _reached_tables(reached: list[dict[str, Any]]) -> list[str]:
     """The markdown of one env's `reached_budgets` and `reached_pairs`, for the cells (trainer
-    preset, budget, regime) where some run is short of its budget; none otherwise."""
+    preset, budget, regime) where a run short of its budget pools with another run of its
+    settings (a lone stopped run's row above says all); none otherwise."""
     def cell(w: dict[str, Any]) -> tuple:
         return w["trainer_preset"], w["budget"], w["regime"]
-    open_cells = {cell(w) for w in reached if w["unfinished"]}
-    rows = [w for w in reached if cell(w) in open_cells]
+    pooled = [w for w in reached
+              if w["unfinished"] and len(w["finished_seeds"]) + len(w["unfinished"]) > 1]
+    # Beside the pooled rows, what they are read against: the preset rows of their cell (in a
+    # regime beyond the preset's, which has none, the other algorithms' recipes).
+    rows = [w for w in reached if w in pooled or any(
+        cell(w) == cell(p) and (w["variant"] == "(preset)"
+                                or (w["regime"] != "(preset)" and w["algo"] != p["algo"]))
+        for p in pooled)]
     if not rows:
         return []
     fracs = sorted({float(f) for w in rows for f in w["at"]})

@@ -235,6 +235,10 @@ def test_fixed_budgets_pool_every_seed_that_reached_them_and_set_algorithms_agai
     text = compare.markdown(compare.group_rows(runs), ["d"], reached=list(reached.values()))
     assert "seed 1 at 50,000, seed 2 at 75,000" in text
     assert "| dpmd − sac | (preset) | (preset) / (preset) | 100,000 |" in text
+    # A lone stopped run pools with nothing: its own row says all.
+    lone = [r for r in runs if r["algo"] == "sac" or r["seed"] == 2]
+    assert "Every seed at fixed budgets" not in compare.markdown(
+        compare.group_rows(lone), ["d"], reached=compare.reached_budgets(lone))
     # Once every run finished, the table is not repeated.
     finished = [r for r in runs if not r["stopped"]]
     assert "Every seed at fixed budgets" not in compare.markdown(
