@@ -121,6 +121,8 @@ BENCH_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bench-set-out-of-range", ["bench.learning", "--quick", "--set=algo.gamma=2.0"],
      ["algo.gamma", "[0, 1)"]),
     ("bench-unknown-flag", ["bench.learning", "--bogus"], ["--bogus"]),
+    ("bench-fork-from-a-run", ["bench.learning", "--quick", "--fork-from=runs"],
+     ["--fork-from", "RUN/checkpoints/STEP"]),
     ("bench-num-envs", ["bench.throughput", "--num-envs=4,x"], ["--num-envs", "4,x"]),
     ("bench-timeout", ["bench.throughput", "--timeout=-1"], ["--timeout", "> 0"]),
     ("bench-budget", ["bench.gpu", "--budget-s=soon"], ["--budget-s", "soon"]),
