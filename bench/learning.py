@@ -674,10 +674,13 @@ def parse_set(items: list[str], preset: LearningPreset) -> dict[str, Any]:
         fail(str(e))
 
 
-def check_fork(checkpoint: Path, cells: list[Cell]) -> None:
-    """Refuse a fork whose grid is not one run of the base's task, algorithm and seed."""
+def check_fork(checkpoint: Path, cells: list[Cell], runs: Path) -> None:
+    """Refuse a fork whose grid is not one run of the base's task, algorithm and seed. A fork
+    already started resumes like any run (its base checkpoint may since have been deleted)."""
     from bench.fork import fork_base
 
+    if len(cells) == 1 and has_run(runs / cells[0].name):
+        return
     run, _ = fork_base(checkpoint)
     base = json.loads((run / "config.json").read_text())
     base_cell = (base["env"]["name"], base["algo"]["name"], base["seed"])
@@ -717,12 +720,12 @@ def main(argv: list[str] | None = None) -> None:
     if set(overrides) - used:
         fail(f"--set: no algorithm has the key(s) {sorted(set(overrides) - used)}")
 
-    if args.fork_from:
-        check_fork(args.fork_from, cells)
     device = device_name()
     out = args.out or (Path(tempfile.gettempdir()) / "mjxrsm-learning-quick" if args.quick
                        else RESULTS / "learning" / f"learning-{preset_name}-{device_slug(device)}")
     runs = args.runs or ROOT / "runs" / "bench-learning" / out.name
+    if args.fork_from:
+        check_fork(args.fork_from, cells, runs)
     log(f"{len(cells)} runs: envs {preset.envs}, algos {preset.algos}, {preset.seeds} seeds; "
         f"results -> {out}")
     if not args.report_only:

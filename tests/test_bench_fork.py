@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -150,10 +151,16 @@ def test_the_fork_grid_must_be_the_bases_one_run(tmp_path, capsys):
     from bench import learning
 
     ckpt = _base_run(tmp_path / "base") / "checkpoints" / "640"
-    learning.check_fork(ckpt, [learning.Cell("pendulum", "sac", 3, 1600)])  # accepted
+    one = [learning.Cell("pendulum", "sac", 3, 1600)]
+    learning.check_fork(ckpt, one, tmp_path / "runs")  # accepted
     with pytest.raises(SystemExit):
-        learning.check_fork(ckpt, [learning.Cell("pendulum", "sac", s, 1600) for s in (3, 4)])
+        learning.check_fork(ckpt, [learning.Cell("pendulum", "sac", s, 1600) for s in (3, 4)],
+                            tmp_path / "runs")
     assert "pendulum sac seed 3" in capsys.readouterr().err
+    # Once started, the fork resumes with the same command after its base checkpoint is gone.
+    fork.start_fork(ckpt, tmp_path / "runs" / one[0].name)
+    shutil.rmtree(ckpt)
+    learning.check_fork(ckpt, one, tmp_path / "runs")
 
 
 @pytest.mark.slow
