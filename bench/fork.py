@@ -30,24 +30,26 @@ from typing import Any
 from bench.cli import ArgumentParser, fail, nonnegative_int, read_json
 from bench.common import git_info, write_json
 from bench.learning import read_eval_curve
+from mjxrsm.rundir.workdir import CHECKPOINTS, CONFIG_FILE
 
 # What a fork's run directory takes from its base: the config (the fork's own replaces it on
 # its first start) and the logs, which the resume cuts at the fork's step.
-BASE_FILES = ("config.json", "eval.csv", "train.csv")
+BASE_FILES = (CONFIG_FILE, "eval.csv", "train.csv")
 FORK_FILE = "forked_from.json"
+COMMITTED = "commit_success.txt"  # the checkpoint writer's mark of a complete checkpoint
 
 
 def fork_base(checkpoint: Path) -> tuple[Path, int]:
     """The run directory and step of `RUN/checkpoints/STEP`, or a clear error."""
     step_text, run = checkpoint.name, checkpoint.parent.parent
     if not (checkpoint.is_dir() and step_text.isdigit()
-            and checkpoint.parent.name == "checkpoints"):
+            and checkpoint.parent.name == CHECKPOINTS):
         fail(f"--fork-from {checkpoint}: expected a checkpoint directory RUN/checkpoints/STEP")
-    if not (checkpoint / "commit_success.txt").is_file():
-        fail(f"--fork-from {checkpoint}: the checkpoint is incomplete (no commit_success.txt); "
+    if not (checkpoint / COMMITTED).is_file():
+        fail(f"--fork-from {checkpoint}: the checkpoint is incomplete (no {COMMITTED}); "
              "pick an earlier step")
-    if not (run / "config.json").is_file():
-        fail(f"--fork-from {checkpoint}: {run} has no config.json")
+    if not (run / CONFIG_FILE).is_file():
+        fail(f"--fork-from {checkpoint}: {run} has no {CONFIG_FILE}")
     return run, int(step_text)
 
 
@@ -61,7 +63,7 @@ def start_fork(checkpoint: Path, workdir: Path) -> dict[str, Any]:
     for name in BASE_FILES:
         if (run / name).is_file():
             shutil.copyfile(run / name, workdir / name)
-    shutil.copytree(checkpoint, workdir / "checkpoints" / str(step))
+    shutil.copytree(checkpoint, workdir / CHECKPOINTS / str(step))
     record = {"run": str(run.resolve()), "step": step}
     (workdir / FORK_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return record

@@ -59,6 +59,7 @@ from mjxrsm.config.ranges import flat_items
 from mjxrsm.rundir.workdir import (
     ABSENT_MEANS,
     BOOKKEEPING,
+    CONFIG_FILE,
     config_changes,
     has_run,
     same_setting,
@@ -227,7 +228,9 @@ def worker_run(spec: dict) -> dict:
     except TrainingDivergedError as e:  # an outcome, not a failure: recorded, not retried
         summary = {"diverged": str(e), "final_eval_return": None,
                    "wall_time_s": time.perf_counter() - t0}
-    fork = workdir / "forked_from.json"
+    from bench.fork import FORK_FILE
+
+    fork = workdir / FORK_FILE
     return {"summary": summary, "curve": read_eval_curve(workdir),
             "config": config_to_dict(config), "wall_s_this_process": time.perf_counter() - t0,
             **({"forked_from": json.loads(fork.read_text())} if fork.is_file() else {})}
@@ -682,7 +685,7 @@ def check_fork(checkpoint: Path, cells: list[Cell], runs: Path) -> None:
     if len(cells) == 1 and has_run(runs / cells[0].name):
         return
     run, _ = fork_base(checkpoint)
-    base = json.loads((run / "config.json").read_text())
+    base = json.loads((run / CONFIG_FILE).read_text())
     base_cell = (base["env"]["name"], base["algo"]["name"], base["seed"])
     if [(c.env, c.algo, c.seed) for c in cells] != [base_cell]:
         fail(f"--fork-from: the base is {base_cell[0]} {base_cell[1]} seed {base_cell[2]}; "
