@@ -85,6 +85,8 @@ class LearningPreset:
     overrides: dict[str, Any]
     timeout_s: float  # per run
     keep_checkpoints: bool = False  # keep finished runs' checkpoints (to evaluate or film them)
+    # also keep one checkpoint per this many env steps, for good (0: none): fork bases for levers
+    keep_checkpoints_every: int = 0
 
 
 PRESETS = {
@@ -108,7 +110,7 @@ PRESETS = {
         # core; the cells resume across sessions. DPMD ~1 core-day per seed, SAC ~4x faster.
         trainer_preset="cpu", envs=("Humanoid-v5", "Ant-v5"), algos=("dpmd", "sac"), seeds=3,
         budgets={"*": 300_000}, evals_per_run=30, table_fractions=(1 / 3, 2 / 3, 1.0), jobs=1,
-        overrides={}, timeout_s=48 * 3600, keep_checkpoints=True,
+        overrides={}, timeout_s=48 * 3600, keep_checkpoints=True, keep_checkpoints_every=50_000,
     ),
     "humanoid-parallel": LearningPreset(
         # The massively-parallel regime on Humanoid-v5: DPMD at the parallel trainer preset (1024
@@ -157,6 +159,7 @@ def run_config(env: str, algo: str, seed: int, preset: LearningPreset, budget: i
     config.seed = seed
     config.total_env_steps = budget
     config.keep_checkpoints = 2  # the fewest the checkpoint fallback needs; deleted at the end
+    config.keep_checkpoints_every = preset.keep_checkpoints_every
     config.tensorboard = False
     apply_overrides(config, {**preset.overrides, **overrides})  # keys an algo lacks: skipped
     chunk = max(1, config.log_every // config.num_envs) * config.num_envs  # env steps per chunk

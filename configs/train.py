@@ -87,6 +87,7 @@ def base_config() -> ConfigDict:
     c.checkpoint_every = 100_000
     c.checkpoint_buffer = True  # include the replay buffer (exact resume; large on disk)
     c.keep_checkpoints = 2
+    c.keep_checkpoints_every = 0  # env steps; > 0 also keeps one checkpoint per multiple, for good
     c.tensorboard = True
     c.wandb = False  # also log to Weights & Biases (optional extra: pip install -e ".[wandb]")
     # Data parallel over devices (README "Scaling out"): 1 = one device, 0 = all (every host's
@@ -120,6 +121,7 @@ RANGES = {
     "checkpoint_every": ENV_STEPS,
     "checkpoint_buffer": Bool(),
     "keep_checkpoints": Int(2, 1000),  # >= 2: a damaged latest one falls back to the one before
+    "keep_checkpoints_every": Int(0, 2_000_000_000),  # 0: none beyond keep_checkpoints
     "tensorboard": Bool(),
     "wandb": Bool(),
 }

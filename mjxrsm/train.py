@@ -115,7 +115,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
               f"{config.num_envs // n} envs, {config.algo.batch_size // n}-row batches and a "
               f"{config.replay_capacity // n}-row replay ring per device", file=stream, flush=True)
     ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, config.checkpoint_buffer,
-                        stream)
+                        stream, keep_every=config.get("keep_checkpoints_every", 0))
     if jax.process_index() == 0:
         sink = WandbSink(workdir, config.to_dict()) if config.get("wandb", False) else None
         reporter = Reporter(workdir, config.total_env_steps, config.tensorboard, stream, sink)

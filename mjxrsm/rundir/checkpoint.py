@@ -170,13 +170,25 @@ def _digest_if_local(leaves: dict[str, Any]) -> str | None:
     return _digest({k: np.asarray(x) for k, x in leaves.items()})
 
 
+KEPT = "mjxrsm-kept"  # marks a checkpoint that `keep_every` keeps for good
+
+
 class Checkpointer:
+    """The run's checkpoints: the `keep` latest, plus, with `keep_every` > 0 env steps, the first
+    one saved at or after each multiple of `keep_every`, kept for good so that a lever can later
+    be forked from a seed's mid-run state (`bench.learning --fork-from`). Only a single-process
+    run keeps those; a multi-process one keeps the `keep` latest alone (said on `stream`)."""
+
     def __init__(self, directory: str | Path, keep: int = 2, include_buffer: bool = True,
-                 stream=sys.stdout):
+                 stream=sys.stdout, keep_every: int = 0):
         self.directory = Path(directory).absolute()
         self.include_buffer = include_buffer
         self.stream = stream  # where a fallback to an earlier checkpoint is reported
         self._keep = keep
+        self._keep_every = keep_every if jax.process_count() == 1 else 0
+        if keep_every and not self._keep_every:
+            print(f"note: keep_checkpoints_every={keep_every} is not applied in a multi-process "
+                  f"run; the {keep} latest checkpoints are kept", file=stream, flush=True)
         self._remove_leftovers()
         self._manager = self._open()
 
@@ -199,7 +211,9 @@ class Checkpointer:
     def _open(self) -> ocp.CheckpointManager:
         return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True),
+            # With milestones to keep, `_prune` deletes instead of Orbax (which counts them).
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=None if self._keep_every else self._keep, create=True),
         )
 
     def _strip(self, state):
@@ -211,7 +225,28 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def is_milestone(self, step: int) -> bool:
+        """`step` is the first checkpoint at or after a multiple of `keep_every` (the latest
+        checkpoint on disk is the one before it, so resuming decides as the uninterrupted run)."""
+        if not self._keep_every:
+            return False
+        last = self.latest_step() or 0
+        return step // self._keep_every > last // self._keep_every
+
+    def kept_steps(self) -> list[int]:
+        """The steps kept for good (`keep_every`)."""
+        return [s for s in self.all_steps() if (self.directory / str(s) / KEPT).is_file()]
+
+    def _prune(self) -> None:
+        """Delete every checkpoint but the `keep` latest and the milestones."""
+        steps = sorted(self.all_steps())
+        kept = set(self.kept_steps())
+        for step in steps[:-self._keep]:
+            if step not in kept:
+                self._manager.delete(step)
+
     def save(self, step: int, state, extra: dict | None = None) -> None:
+        milestone = self.is_milestone(step)
         items = state_items(state, self.include_buffer)
         named = {name: named_leaves(tree) for name, tree in items.items()}
         digest = _digest_if_local({"/".join((name, *k)): x for name, leaves in named.items()
@@ -228,9 +263,14 @@ class Checkpointer:
             self._manager.wait_until_finished()
             if jax.process_count() == 1:  # hosts write their own shards: no one lists them all
                 step_dir = self.directory / str(step)
+                if milestone:  # before the manifest, which lists it
+                    (step_dir / KEPT).write_text(f"kept for good: the first checkpoint at or "
+                                                 f"after a multiple of {self._keep_every}\n")
                 tmp = step_dir / f".{MANIFEST}.tmp"  # a kill before the rename: no manifest
                 tmp.write_text(json.dumps(_file_manifest(step_dir)))
                 tmp.replace(step_dir / MANIFEST)
+            if self._keep_every:
+                self._prune()
         except Exception as e:  # a full disk, a vanished directory: Orbax raises many types
             self._discard_partial(step)
             last = self.latest_step()

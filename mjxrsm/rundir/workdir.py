@@ -23,14 +23,16 @@ from mjxrsm.config.ranges import flat_items
 # refused on another count by the checkpointer itself, with the count to use.
 SAFE_ON_RESUME = frozenset({
     "total_env_steps", "log_every", "eval_every", "eval_episodes", "checkpoint_every",
-    "keep_checkpoints", "tensorboard", "wandb", "preset", "mesh.devices",
+    "keep_checkpoints", "keep_checkpoints_every", "tensorboard", "wandb", "preset",
+    "mesh.devices",
 })
 # Settings that only change what is kept or reported about a run, never its numbers.
-BOOKKEEPING = frozenset({"keep_checkpoints", "tensorboard", "wandb"})
+BOOKKEEPING = frozenset({"keep_checkpoints", "keep_checkpoints_every", "tensorboard", "wandb"})
 # Keys added to the config after runs were recorded, with the value that reproduces what those runs
 # did: a saved config without the key is read as having this value (so a run recorded before
 # scale-out still resumes, and still counts as the same run).
-ABSENT_MEANS: dict[str, Any] = {"mesh.devices": 1, "algo.critic_hidden": [], "wandb": False}
+ABSENT_MEANS: dict[str, Any] = {"mesh.devices": 1, "algo.critic_hidden": [], "wandb": False,
+                                "keep_checkpoints_every": 0}
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 
