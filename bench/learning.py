@@ -107,7 +107,8 @@ PRESETS = {
     "humanoid-ant": LearningPreset(
         # The paper's hardest tasks at the cpu trainer preset (UTD 1) on the C engine: 300k env
         # steps = 300k updates, more than the paper's 1M steps at UTD 0.2. One run per pinned
-        # core; the cells resume across sessions. DPMD ~1 core-day per seed, SAC ~4x faster.
+        # core; the cells resume across sessions. DPMD ~5 h per seed (~16 updates/s), SAC
+        # ~1.5 h. One checkpoint per 50k env steps stays for good: fork bases for levers.
         trainer_preset="cpu", envs=("Humanoid-v5", "Ant-v5"), algos=("dpmd", "sac"), seeds=3,
         budgets={"*": 300_000}, evals_per_run=30, table_fractions=(1 / 3, 2 / 3, 1.0), jobs=1,
         overrides={}, timeout_s=48 * 3600, keep_checkpoints=True, keep_checkpoints_every=50_000,
