@@ -86,6 +86,7 @@ def test_training_keeps_its_milestones(tmp_path):
     import io
 
     from helpers_runs import tiny_config
+
     from mjxrsm.train import run
 
     c = tiny_config("sac")
