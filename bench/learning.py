@@ -60,6 +60,7 @@ from mjxrsm.rundir.workdir import (
     ABSENT_MEANS,
     BOOKKEEPING,
     CONFIG_FILE,
+    KEPT,
     config_changes,
     has_run,
     same_setting,
@@ -328,6 +329,21 @@ def device_name() -> dict[str, Any]:
 # ============================================================================= running
 
 
+def drop_unkept_checkpoints(directory: Path) -> None:
+    """Delete a finished run's checkpoints, except those `keep_checkpoints_every` kept for good
+    (marked with `KEPT`): those are the fork bases a later lever starts from."""
+    if not directory.is_dir():
+        return
+    for step_dir in directory.iterdir():
+        if not (step_dir.is_dir() and (step_dir / KEPT).exists()):
+            if step_dir.is_dir():
+                shutil.rmtree(step_dir, ignore_errors=True)
+            else:
+                step_dir.unlink(missing_ok=True)
+    if not any(directory.iterdir()):
+        directory.rmdir()
+
+
 def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
               jobs: int, keep_checkpoints: bool, compile_cache: Path | None,
               fork_from: Path | None = None) -> None:
@@ -376,7 +392,7 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
         log(f"done  {cell.name}: {status}, "
             f"{fmt(s['wall_time_s'] / 60)} min")
         if not keep_checkpoints:
-            shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
+            drop_unkept_checkpoints(workdir / "checkpoints")
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, todo))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.learning import drop_unkept_checkpoints
 from mjxrsm.rundir.checkpoint import KEPT, Checkpointer, check_files
 from mjxrsm.rundir.workdir import config_changes
 
@@ -54,6 +55,21 @@ def test_without_keep_every_only_the_latest_stay(tmp_path):
     _save_all(ckpt, [16, 32, 48, 64])
     assert ckpt.all_steps() == [48, 64] and ckpt.kept_steps() == []
     assert not list(d.rglob(KEPT))
+
+
+def test_a_finished_bench_run_keeps_only_its_milestones(tmp_path):
+    # a bench preset that does not keep finished runs' checkpoints still keeps the fork bases
+    d = tmp_path / "checkpoints"
+    _save_all(Checkpointer(d, keep=2, keep_every=40), [16, 32, 48, 64, 80, 96])
+    drop_unkept_checkpoints(d)
+    assert sorted(p.name for p in d.iterdir()) == ["48", "80"]
+    assert Checkpointer(d, keep=2).restore(_state(0))[0]["n"] == 80  # (state, step)
+    # without milestones nothing is left, not even the folder
+    e = tmp_path / "plain"
+    _save_all(Checkpointer(e, keep=2), [16, 32])
+    drop_unkept_checkpoints(e)
+    assert not e.exists()
+    drop_unkept_checkpoints(tmp_path / "never-written")  # a run that wrote none
 
 
 def test_a_run_recorded_before_the_setting_resumes_unchanged():

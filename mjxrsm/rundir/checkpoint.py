@@ -38,6 +38,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mjxrsm.rundir.workdir import KEPT
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be saved, or restored into this run's state."""
@@ -170,7 +172,6 @@ def _digest_if_local(leaves: dict[str, Any]) -> str | None:
     return _digest({k: np.asarray(x) for k, x in leaves.items()})
 
 
-KEPT = "mjxrsm-kept"  # marks a checkpoint that `keep_every` keeps for good
 
 
 class Checkpointer:

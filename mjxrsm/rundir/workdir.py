@@ -35,6 +35,7 @@ ABSENT_MEANS: dict[str, Any] = {"mesh.devices": 1, "algo.critic_hidden": [], "wa
                                 "keep_checkpoints_every": 0}
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
+KEPT = "mjxrsm-kept"  # marks a checkpoint that `keep_checkpoints_every` keeps for good
 
 
 class RunDirError(ValueError):
