@@ -334,12 +334,13 @@ def drop_unkept_checkpoints(directory: Path) -> None:
     (marked with `KEPT`): those are the fork bases a later lever starts from."""
     if not directory.is_dir():
         return
-    for step_dir in directory.iterdir():
-        if not (step_dir.is_dir() and (step_dir / KEPT).exists()):
-            if step_dir.is_dir():
-                shutil.rmtree(step_dir, ignore_errors=True)
-            else:
-                step_dir.unlink(missing_ok=True)
+    for entry in directory.iterdir():
+        if (entry / KEPT).is_file():
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     if not any(directory.iterdir()):
         directory.rmdir()
 

@@ -172,8 +172,6 @@ def _digest_if_local(leaves: dict[str, Any]) -> str | None:
     return _digest({k: np.asarray(x) for k, x in leaves.items()})
 
 
-
-
 class Checkpointer:
     """The run's checkpoints: the `keep` latest, plus, with `keep_every` > 0 env steps, the first
     one saved at or after each multiple of `keep_every`, kept for good so that a lever can later
