@@ -11,6 +11,10 @@ tracked `stopped.json` (default:
 `bench/results/learning/learning-locomotion-cpu-stopped/stopped.json`),
 which `bench.compare` lists beside the finished runs. Entries are only ever added: an existing
 key is refused, so nothing already recorded is lost.
+
+A run stopped and resumed across sessions is recorded at each stop. A later stop of the same run
+stores only the training rows beyond those it shares with its latest earlier entry, and names
+that entry (`train_rows_follow`); `full_train_rows` puts the rows back together.
 """
 
 from __future__ import annotations
@@ -64,6 +68,46 @@ def stopped_entry(workdir: Path, why: str, bench_preset: str,
             "commit": commit[:7], "host": host_line(host_note)}
 
 
+def _rows_shared(a: list[dict[str, float]], b: list[dict[str, float]]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _run_id(entry: dict[str, Any]) -> tuple[Any, ...]:
+    config = entry.get("config") or {}
+    return (config.get("env", {}).get("name"), config.get("algo", {}).get("name"),
+            config.get("seed"), sorted((entry.get("overrides") or {}).items()))
+
+
+def full_train_rows(runs: dict[str, Any], key: str) -> list[dict[str, float]]:
+    """Every training row of entry `key`, including those stored with the entry it follows."""
+    entry = runs[key]
+    follow = entry.get("train_rows_follow")
+    if not follow:
+        return list(entry.get("train_rows", []))
+    return full_train_rows(runs, follow["entry"])[:follow["rows"]] + entry["train_rows"]
+
+
+def follow_earlier_stop(runs: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """`entry` storing only the training rows past those it shares with an earlier entry of the
+    same run (env, algo, seed and overrides); the entry unchanged when none shares a row."""
+    same = [k for k, e in runs.items() if _run_id(e) == _run_id(entry)]
+    rows = entry["train_rows"]
+    best, shared = None, 0
+    for key in same:
+        n = _rows_shared(full_train_rows(runs, key), rows)
+        if n > shared:
+            best, shared = key, n
+    if best is None:
+        return entry
+    return {**entry, "train_rows": rows[shared:],
+            "train_rows_follow": {"entry": best, "rows": shared}}
+
+
 def read_stopped(path: Path, bench_preset: str) -> dict[str, Any]:
     """The stopped-runs file at `path` (a fresh one if absent); fails without writing if it is
     not valid JSON or holds another bench preset's runs."""
@@ -110,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             if key in runs or key in added:
                 fail(f"{args.into} already has an entry {key!r}: pass another --key "
                      "(entries are never replaced)")
-            added[key] = entry
+            added[key] = follow_earlier_stop({**runs, **added}, entry)
         runs.update(added)
         write_json(args.into, data)
     for key, entry in added.items():

@@ -88,3 +88,32 @@ def test_a_stop_waits_for_another_writer_of_the_same_file(tmp_path):
     t.join(timeout=30)
     assert not t.is_alive()
     assert set(json.loads(into.read_text())["runs"]) == {"other", "k"}
+
+
+def test_a_later_stop_of_the_same_run_stores_only_its_new_training_rows(tmp_path):
+    """A resumed run recorded again keeps every row once: the later entry names the earlier one,
+    and `full_train_rows` gives back exactly the run's train.csv at each stop."""
+    run = _run_dir(tmp_path / "HalfCheetah-v5-dpmd-s1", {}, ((4800, 1.0),))
+    into = tmp_path / "stopped.json"
+    stopped.main([str(run), "--why", "first stop", "--into", str(into)])
+    first_rows = stopped.read_train_rows(run)
+    with (run / "train.csv").open("a") as f:
+        f.write("4800,12.0,0.1,0.97\n6400,15.0,0.05,0.96\n")
+    with (run / "eval.csv").open("a") as f:
+        f.write("9600,2.0,1.0,20.0\n")
+    stopped.main([str(run), "--why", "second stop", "--into", str(into)])
+    runs = json.loads(into.read_text())["runs"]
+    first, second = "HalfCheetah-v5-dpmd-s1-at4800", "HalfCheetah-v5-dpmd-s1-at9600"
+    assert runs[second]["train_rows_follow"] == {"entry": first, "rows": 2}
+    assert [r["env_steps"] for r in runs[second]["train_rows"]] == [4800.0, 6400.0]
+    assert stopped.full_train_rows(runs, first) == first_rows
+    assert stopped.full_train_rows(runs, second) == stopped.read_train_rows(run)
+
+
+def test_another_seed_or_setting_is_never_taken_for_an_earlier_stop(tmp_path):
+    into = tmp_path / "stopped.json"
+    for name, overrides in (("a", {}), ("b", {"algo.num_particles": 32})):
+        stopped.main([str(_run_dir(tmp_path / name, overrides, ((4800, 1.0),))), "--why", "x",
+                      "--key", name, "--into", str(into)])
+    runs = json.loads(into.read_text())["runs"]
+    assert "train_rows_follow" not in runs["b"] and len(runs["b"]["train_rows"]) == 2
