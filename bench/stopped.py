@@ -13,7 +13,7 @@ which `bench.compare` lists beside the finished runs. Entries are only ever adde
 key is refused, so nothing already recorded is lost.
 
 A run stopped and resumed across sessions is recorded at each stop. A later stop of the same run
-stores only the training rows beyond those it shares with its latest earlier entry, and names
+stores only the training rows beyond those it shares with an earlier entry of that run, and names
 that entry (`train_rows_follow`); `full_train_rows` puts the rows back together.
 """
 
