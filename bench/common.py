@@ -329,6 +329,13 @@ def exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def fmt_band(band: tuple[float, float] | None) -> str:
+    """A published range as `lo–hi`, one number where a single figure was published."""
+    if not band:
+        return "-"
+    return fmt(band[0]) if band[0] == band[1] else f"{fmt(band[0])}–{fmt(band[1])}"
+
+
 def fmt(x: Any, digits: int = 3) -> str:
     """Compact number for tables: 3 significant digits, thousands separators, '-' for None."""
     if x is None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import ArgumentParser, fail
-from bench.common import RESULTS, ROOT, fmt, log, md_table, write_json
+from bench.common import RESULTS, ROOT, fmt, fmt_band, log, md_table, write_json
 from bench.learning import (
     FINAL_WINDOW,
     PRESETS,
@@ -544,7 +544,7 @@ def markdown(rows: list[dict[str, Any]], sources: list[str],
                 cells = []
                 for f in FRACTIONS:
                     band = bands.get(round(f * budget))
-                    cells.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
+                    cells.append(fmt_band(band))
                 if any(c != "-" for c in cells):
                     table.append(["published SAC", "-", "means of 2 data sets, Gym v3/v4",
                                   "10 seeds", budget,

@@ -44,6 +44,7 @@ from bench.common import (
     device_slug,
     exclusive,
     fmt,
+    fmt_band,
     host_info,
     log,
     md_table,
@@ -628,7 +629,7 @@ def markdown(report: dict[str, Any]) -> str:
         row = [env, "published SAC", "10", budgets[0]]
         for frac in fractions:
             band = bands.get(round(frac * budgets[0]))
-            row.append(f"{fmt(band[0])}–{fmt(band[1])}" if band else "-")
+            row.append(fmt_band(band))
         last = max(i for i, r in enumerate(rows) if r[0] == env)
         rows.insert(last + 1, [*row, "-", "-"] + (["-"] if any(extra.values()) else []))
     window = f"mean of evals in the last {100 * FINAL_WINDOW:g}%"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from bench.common import exclusive, write_json
+from bench.common import exclusive, fmt_band, write_json
 
 
 def test_concurrent_writes_of_one_json_each_land_whole(tmp_path):
@@ -45,3 +45,9 @@ def test_exclusive_blocks_a_second_holder_until_the_first_leaves(tmp_path):
         order.append("first")
     t.join(timeout=10)
     assert order == ["first", "second"]
+
+
+def test_a_published_band_of_one_figure_reads_as_that_figure():
+    assert fmt_band((3500.0, 3500.0)) == "3,500"
+    assert fmt_band((2000.0, 3000.0)) == "2,000–3,000"
+    assert fmt_band(None) == "-"
