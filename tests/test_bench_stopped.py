@@ -110,7 +110,7 @@ def test_a_later_stop_of_the_same_run_stores_only_its_new_training_rows(tmp_path
     assert stopped.full_train_rows(runs, second) == stopped.read_train_rows(run)
 
 
-def test_another_seed_or_setting_is_never_taken_for_an_earlier_stop(tmp_path):
+def test_a_run_with_other_settings_is_never_taken_for_an_earlier_stop(tmp_path):
     into = tmp_path / "stopped.json"
     for name, overrides in (("a", {}), ("b", {"algo.num_particles": 32})):
         stopped.main([str(_run_dir(tmp_path / name, overrides, ((4800, 1.0),))), "--why", "x",
