@@ -149,14 +149,23 @@ def config_to_dict(config) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- workers
 
 
+# A worker past its timeout gets SIGTERM and this long to stop: a training worker finishes the
+# chunk in progress and saves a checkpoint of it (mjxrsm/rundir/stop.py); the slowest chunk on
+# record (DPMD on Humanoid-v5, one CPU core) takes about 110 s.
+GRACE_S = 300.0
+
+
 def run_worker(module: str, spec: dict[str, Any], timeout: float | None,
                log_path: Path | None = None,
-               env_updates: dict[str, str | None] | None = None) -> dict[str, Any]:
+               env_updates: dict[str, str | None] | None = None,
+               grace_s: float = GRACE_S) -> dict[str, Any]:
     """Run `python -m module --worker SPEC OUT` in a fresh process and return its JSON result.
 
     A fresh process per measurement gives a clean compile (no cache from an earlier cell) and a
-    per-measurement peak host memory. A crash, an OOM or a timeout becomes {'error': ...}.
-    `env_updates` sets (or, with None, removes) environment variables of the worker.
+    per-measurement peak host memory. A crash, an OOM or a timeout becomes {'error': ...}; past
+    its timeout (or on Ctrl-C) the worker is sent SIGTERM and given `grace_s` seconds before
+    SIGKILL, and a timed-out result says `timed_out` and keeps what the worker wrote as
+    `partial`. `env_updates` sets (or, with None, removes) environment variables of the worker.
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
@@ -170,26 +179,49 @@ def run_worker(module: str, spec: dict[str, Any], timeout: float | None,
         spec_path.write_text(json.dumps(spec))
         cmd = [sys.executable, "-m", module, "--worker", str(spec_path), str(out_path)]
         t0 = time.perf_counter()
-        try:
-            if log_path is None:
-                proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True, timeout=timeout)
-                detail = (proc.stderr or "")[-2000:]
-            else:
-                with open(log_path, "a") as log_file:
-                    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log_file,
-                                          stderr=subprocess.STDOUT, timeout=timeout)
-                detail = f"see {log_path}"
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout:.0f} s",
-                    "worker_wall_s": time.perf_counter() - t0}
+        with contextlib.ExitStack() as files:
+            log_file = files.enter_context(open(log_path, "a")) if log_path else None
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, text=True,
+                stdout=log_file if log_file else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if log_file else subprocess.PIPE)
+            timed_out = False
+            try:
+                _, err = proc.communicate(timeout=timeout)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt) as e:
+                timed_out = isinstance(e, subprocess.TimeoutExpired)
+                stop_worker(proc, grace_s)
+                if not timed_out:
+                    raise
+                err = ""
         wall = time.perf_counter() - t0
-        if out_path.exists():
-            result = json.loads(out_path.read_text())
+        result = json.loads(out_path.read_text()) if out_path.exists() else None
+        if timed_out:
+            ended = ("stopped within its grace period" if result is not None else
+                     f"killed after a {grace_s:.0f} s grace period" if proc.returncode == -9
+                     else f"exited with code {proc.returncode}")
+            return {"error": f"timed out after {timeout:.0f} s ({ended})", "timed_out": True,
+                    "worker_wall_s": wall, **({"partial": result} if result is not None else {})}
+        if result is not None:
             result.setdefault("worker_wall_s", wall)
             return result
+        detail = f"see {log_path}" if log_path else (err or "")[-2000:]
         return {"error": f"worker exited with code {proc.returncode}: {detail}",
                 "worker_wall_s": wall}
+
+
+def stop_worker(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if `proc` has not exited `grace_s` seconds later (or if waiting is
+    interrupted): no worker outlives its parent's decision to stop it."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def worker_main(argv: list[str], handlers: dict[str, Callable[[dict], dict]]) -> None:

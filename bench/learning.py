@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -25,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -262,7 +264,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every run (repeatable), e.g. algo.lr=1e-4")
     p.add_argument("--jobs", type=positive_int, help="runs at a time (default: preset's)")
-    p.add_argument("--timeout", type=positive_float, help="seconds per run")
+    p.add_argument("--timeout", type=positive_float,
+                   help="seconds per run; a run still going then gets SIGTERM, stops at its next "
+                        "chunk with a checkpoint (it resumes with the same command) and is "
+                        "recorded in OUT/stopped.json")
+    p.add_argument("--host-note", default="",
+                   help="how the machine was shared, kept with a run cut at --timeout (e.g. "
+                        "'pinned, one run per core')")
     p.add_argument("--out", type=Path,
                    help="results directory (default: bench/results/learning-PRESET-DEVICE)")
     p.add_argument("--runs", type=Path,
@@ -346,9 +354,28 @@ def drop_unkept_checkpoints(directory: Path) -> None:
         directory.rmdir()
 
 
+def record_cut_run(into: Path, preset_name: str, host_note: str, timeout_s: float,
+                   workdir: Path) -> None:
+    """Record a run cut at its timeout in `into` (bench.stopped), so that what it reached is
+    reported even if its run directory does not outlive the machine; a failure to record is a
+    warning, never a lost run directory."""
+    from bench.stopped import add_stopped, stopped_entry
+
+    why = (f"cut at bench.learning's --timeout of {timeout_s:,.0f} s; it resumes from its "
+           "checkpoint with the same command")
+    try:
+        add_stopped(into, preset_name, [(workdir, stopped_entry(workdir, why, preset_name,
+                                                                host_note))])
+    except (ValueError, SystemExit) as e:  # SystemExit: bench.cli.fail, already printed
+        log(f"warning: {workdir.name} was not recorded in {into}: {e}")
+
+
 def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
               jobs: int, keep_checkpoints: bool, compile_cache: Path | None,
-              fork_from: Path | None = None) -> None:
+              fork_from: Path | None = None,
+              on_timeout: Callable[[Path], None] | None = None) -> None:
+    """Run the cells not yet in `out/cells`, `jobs` at a time; `on_timeout(workdir)` for each
+    run cut at the preset's timeout."""
     cell_dir = out / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     todo = []
@@ -384,6 +411,8 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
         res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log", env)
         if "error" in res:
             log(f"FAILED {cell.name}: {res['error'][:300]}")
+            if res.get("timed_out") and on_timeout is not None and has_run(workdir):
+                on_timeout(workdir)
             return  # no cell JSON: the next invocation retries (and resumes) it
         res.update({"env": cell.env, "algo": cell.algo, "seed": cell.seed,
                     "budget": cell.budget, "workdir": str(workdir), "jobs": jobs,
@@ -755,8 +784,11 @@ def main(argv: list[str] | None = None) -> None:
         f"results -> {out}")
     if not args.report_only:
         cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
+        on_timeout = None if args.quick else functools.partial(
+            record_cut_run, out / "stopped.json", preset_name, args.host_note, preset.timeout_s)
         run_cells(cells, preset, overrides, out, runs, preset.jobs,
-                  args.keep_checkpoints or preset.keep_checkpoints, cache, args.fork_from)
+                  args.keep_checkpoints or preset.keep_checkpoints, cache, args.fork_from,
+                  on_timeout)
     # Every finished cell in `out`, not only this invocation's: running one env or algo at a
     # time (or resuming one cell) still leaves the whole table, and every plot, up to date.
     rep = report(out, preset_name, preset, overrides, device, args.quick, None)

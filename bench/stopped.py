@@ -144,24 +144,36 @@ def main(argv: list[str] | None = None) -> None:
 
     entries = [(workdir, stopped_entry(workdir, args.why, args.preset, args.host_note))
                for workdir in args.runs]
+    try:
+        add_stopped(args.into, args.preset, entries, args.key)
+    except ValueError as e:
+        fail(str(e))
+
+
+def add_stopped(into: Path, bench_preset: str, entries: list[tuple[Path, dict[str, Any]]],
+                key: str | None = None) -> dict[str, dict[str, Any]]:
+    """Add `entries` (run directory, `stopped_entry`) to the file `into` under their default keys
+    (or `key`, for one entry) and return them as added. Raises ValueError, writing nothing, if a
+    key is taken: entries are never replaced."""
     # Read, add and write under a lock: two sessions' stops into one file keep both entries.
-    with exclusive(args.into.with_name(f".{args.into.name}.lock")):
-        data = read_stopped(args.into, args.preset)
+    with exclusive(into.with_name(f".{into.name}.lock")):
+        data = read_stopped(into, bench_preset)
         runs = data.setdefault("runs", {})
         added = {}
         for workdir, entry in entries:
-            key = args.key or default_key(workdir, entry)
-            if key in runs or key in added:
-                fail(f"{args.into} already has an entry {key!r}: pass another --key "
-                     "(entries are never replaced)")
-            added[key] = follow_earlier_stop({**runs, **added}, entry)
+            name = key or default_key(workdir, entry)
+            if name in runs or name in added:
+                raise ValueError(f"{into} already has an entry {name!r}: pass another --key "
+                                 "(entries are never replaced)")
+            added[name] = follow_earlier_stop({**runs, **added}, entry)
         runs.update(added)
-        write_json(args.into, data)
-    for key, entry in added.items():
+        write_json(into, data)
+    for name, entry in added.items():
         last = entry["curve"][-1] if entry["curve"] else None
         reached = (f"{last['return_mean']:,.0f} at {last['env_steps']:,}" if last
                    else "no evaluation")
-        log(f"recorded {key} ({reached}) in {args.into}")
+        log(f"recorded {name} ({reached}) in {into}")
+    return added
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ml_collections import ConfigDict
 
 from mjxrsm.config.check import advisories, validate
+from mjxrsm.rundir.stop import StopRequest, exit_code, stop_on_signals
 from mjxrsm.rundir.workdir import check_resume_config, check_workdir, write_config
 
 if TYPE_CHECKING:
@@ -80,12 +81,16 @@ def _prepare_workdir(workdir: Path, config: ConfigDict, resume: bool, allow_chan
 
 def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         max_chunks: int | None = None, stream=sys.stdout,
-        allow_config_change: bool = False) -> dict:
+        allow_config_change: bool = False, stop: StopRequest | None = None) -> dict:
     """Train according to `config` in `workdir`; returns the summary (also in summary.json).
 
     `max_chunks` stops early after that many training chunks (tests, quick looks); the run can
     be continued later with `resume=True`. Resuming with settings that change the computation
     (run_dir.SAFE_ON_RESUME lists those that do not) needs `allow_config_change`.
+    A stop request ends the run after the chunk in progress, with a checkpoint of its step and
+    `summary["stopped"]` saying what asked (rundir/stop.py): `stop`, set by the caller, or by
+    default SIGTERM or a first Ctrl-C (one process; with --multihost the signals keep their
+    usual effect, since one process stopping alone would leave the others waiting).
     """
     from mjxrsm.cli.quiet import quiet_third_party
 
@@ -99,14 +104,28 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     import jax
     from absl import logging as absl_logging
 
-    from mjxrsm.core.trainer import make_trainer
-    from mjxrsm.rundir.checkpoint import Checkpointer
-    from mjxrsm.rundir.reporting import Reporter, start_line
-    from mjxrsm.rundir.stall import StallWatch
-    from mjxrsm.rundir.wandb_log import WandbSink
+    from mjxrsm.rundir.reporting import start_line
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
     print(start_line(config, workdir), file=stream, flush=True)
+    if stop is not None:
+        return _train(config, workdir, resume, max_chunks, stream, stop)
+    if jax.process_count() > 1:
+        return _train(config, workdir, resume, max_chunks, stream, StopRequest())
+    with stop_on_signals(StopRequest()) as own:
+        return _train(config, workdir, resume, max_chunks, stream, own)
+
+
+def _train(config: ConfigDict, workdir: Path, resume: bool, max_chunks: int | None, stream,
+           stop: StopRequest) -> dict:
+    """`run` after the input checks: build, restore or warm up, then the chunk loop."""
+    import jax
+
+    from mjxrsm.core.trainer import make_trainer
+    from mjxrsm.rundir.checkpoint import Checkpointer
+    from mjxrsm.rundir.reporting import Reporter
+    from mjxrsm.rundir.stall import StallWatch
+    from mjxrsm.rundir.wandb_log import WandbSink
 
     trainer = make_trainer(config)
     n = trainer.num_devices
@@ -163,7 +182,8 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
     print(f"compiling the training chunk ({trainer.iters_per_chunk} iterations x "
           f"{config.num_envs} envs, {trainer.schedule.per_iter} update(s) every "
           f"{trainer.schedule.every} iteration(s)) ...", file=stream, flush=True)
-    while step < config.total_env_steps and (max_chunks is None or chunks < max_chunks):
+    while step < config.total_env_steps and (max_chunks is None or chunks < max_chunks) \
+            and not stop:
         t_chunk = time.time()
         with watch.chunk("training chunk"):
             state, metrics = trainer.train_chunk(state)
@@ -184,11 +204,15 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         dt = max(now - t_prev, 1e-9)
         reporter.progress(step, (step - s_prev) / dt, (updates - u_prev) / dt)
         t_prev, s_prev, u_prev = now, step, updates
-    if not reporter.evals or reporter.evals[-1][0] != step:
+    stopped = bool(stop) and step < config.total_env_steps
+    if not stopped and (not reporter.evals or reporter.evals[-1][0] != step):
         evaluate(state, step)  # every run ends with an evaluation of its final policy
     if ckpt.latest_step() != step:
         ckpt.save(step, state, {"env_steps": step})
     ckpt.close()
+    if stopped:  # no extra evaluation: a stop has a grace period to keep, and resumes on grid
+        print(f"stopped on request ({stop.reason}) at env step {step:,}, with a checkpoint of "
+              f"it: continue with --resume --workdir={workdir}", file=stream, flush=True)
 
     wall = reporter.elapsed()  # across resumes
     evals = reporter.evals
@@ -212,6 +236,7 @@ def run(config: ConfigDict, workdir: str | Path, resume: bool = False,
         "jax": jax.__version__,
         "python": platform.python_version(),
         "finished": step >= config.total_env_steps,
+        "stopped": stop.reason if stopped else None,
     }
     reporter.finish(summary)
     return summary
@@ -275,6 +300,8 @@ def cli(argv: list[str] | None = None) -> None:
         sys.exit(130)
     print(json.dumps({k: v for k, v in summary.items() if k != "evals"}, indent=2,
                      default=float))
+    if summary["stopped"]:  # stopped on a signal, checkpoint saved: not finished, say so
+        sys.exit(exit_code(summary["stopped"]))
 
 
 if __name__ == "__main__":

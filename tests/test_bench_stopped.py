@@ -117,3 +117,31 @@ def test_a_run_with_other_settings_is_never_taken_for_an_earlier_stop(tmp_path):
                       "--key", name, "--into", str(into)])
     runs = json.loads(into.read_text())["runs"]
     assert "train_rows_follow" not in runs["b"] and len(runs["b"]["train_rows"]) == 2
+
+
+def test_a_run_cut_at_its_timeout_is_recorded_once_and_a_second_cut_only_warns(tmp_path):
+    run = _run_dir(tmp_path / "HalfCheetah-v5-dpmd-s1", {}, ((4800, 10.0), (9600, 20.0)))
+    into = tmp_path / "stopped.json"
+    learning.record_cut_run(into, "locomotion", "pinned", 600.0, run)
+    ((key, entry),) = json.loads(into.read_text())["runs"].items()
+    assert key == "HalfCheetah-v5-dpmd-s1-at9600"
+    assert "--timeout of 600 s" in entry["why_stopped"] and entry["host"].endswith(", pinned")
+    before = into.read_text()
+    learning.record_cut_run(into, "locomotion", "pinned", 600.0, run)  # nothing new: refused
+    assert into.read_text() == before
+
+
+def test_bench_learning_records_the_runs_its_timeout_cut(tmp_path, monkeypatch):
+    def cut(module, spec, timeout, log_path, env):  # a worker cut at its timeout
+        (Path(spec["workdir"]) / "config.json").write_text("{}")
+        return {"error": "timed out after 1 s (stopped within its grace period)",
+                "timed_out": True}
+
+    monkeypatch.setattr(learning, "run_worker", cut)
+    preset = learning.PRESETS["locomotion"]
+    cells = [learning.Cell(ENV, "dpmd", 0, BUDGET), learning.Cell(ENV, "sac", 0, BUDGET)]
+    seen: list[Path] = []
+    learning.run_cells(cells, preset, {}, tmp_path / "out", tmp_path / "runs", 1, False, None,
+                       on_timeout=seen.append)
+    assert seen == [tmp_path / "runs" / c.name for c in cells]
+    assert not list((tmp_path / "out" / "cells").iterdir())  # no cell: it resumes next time
