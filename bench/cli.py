@@ -84,3 +84,20 @@ def check_envs(envs: tuple[str, ...] | list[str], flag: str = "--envs") -> None:
             check_env_name(env)
         except ValueError as e:
             fail(f"{flag}: {e}")
+
+
+def clock_time(text: str) -> float:
+    """'HH:MM' (its next occurrence, local time) or an ISO 8601 date and time -> epoch seconds."""
+    import datetime as dt
+
+    try:
+        if len(text) <= 5 and ":" in text:
+            hh, mm = (int(x) for x in text.split(":"))
+            now = dt.datetime.now()
+            when = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            return (when if when > now else when + dt.timedelta(days=1)).timestamp()
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time (valid: HH:MM, or a date and time like "
+            "2026-12-08T03:58)") from None

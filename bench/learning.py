@@ -34,6 +34,7 @@ from typing import Any
 from bench.cli import (
     ArgumentParser,
     check_envs,
+    clock_time,
     fail,
     nonnegative_int,
     positive_float,
@@ -268,6 +269,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="seconds per run; a run still going then gets SIGTERM, stops at its next "
                         "chunk with a checkpoint (it resumes with the same command) and is "
                         "recorded in OUT/stopped.json")
+    p.add_argument("--until", type=clock_time, metavar="HH:MM",
+                   help="a deadline for the whole invocation (local time, or an ISO date and "
+                        "time): each run's timeout ends there at the latest, and a run that "
+                        f"would have under {MIN_RUN_S // 60} min left is not started")
     p.add_argument("--host-note", default="",
                    help="how the machine was shared, kept with a run cut at --timeout (e.g. "
                         "'pinned, one run per core')")
@@ -354,15 +359,18 @@ def drop_unkept_checkpoints(directory: Path) -> None:
         directory.rmdir()
 
 
-def record_cut_run(into: Path, preset_name: str, host_note: str, timeout_s: float,
-                   workdir: Path) -> None:
+MIN_RUN_S = 600  # with --until: a run with less time than this left is not started
+
+
+def record_cut_run(into: Path, preset_name: str, host_note: str, workdir: Path,
+                   timeout_s: float) -> None:
     """Record a run cut at its timeout in `into` (bench.stopped), so that what it reached is
     reported even if its run directory does not outlive the machine; a failure to record is a
     warning, never a lost run directory."""
     from bench.stopped import add_stopped, stopped_entry
 
-    why = (f"cut at bench.learning's --timeout of {timeout_s:,.0f} s; it resumes from its "
-           "checkpoint with the same command")
+    why = (f"cut at its time limit of {timeout_s:,.0f} s (bench.learning --timeout or --until); "
+           "it resumes from its checkpoint with the same command")
     try:
         add_stopped(into, preset_name, [(workdir, stopped_entry(workdir, why, preset_name,
                                                                 host_note))])
@@ -373,9 +381,11 @@ def record_cut_run(into: Path, preset_name: str, host_note: str, timeout_s: floa
 def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: Path, runs: Path,
               jobs: int, keep_checkpoints: bool, compile_cache: Path | None,
               fork_from: Path | None = None,
-              on_timeout: Callable[[Path], None] | None = None) -> None:
-    """Run the cells not yet in `out/cells`, `jobs` at a time; `on_timeout(workdir)` for each
-    run cut at the preset's timeout."""
+              on_timeout: Callable[[Path, float], None] | None = None,
+              until: float | None = None) -> None:
+    """Run the cells not yet in `out/cells`, `jobs` at a time, each for at most the preset's
+    timeout and not past `until` (epoch seconds); `on_timeout(workdir, timeout_s)` for each run
+    cut at its timeout."""
     cell_dir = out / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     todo = []
@@ -396,6 +406,13 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
         f"({jobs} at a time); logs in each run's bench.log under {runs}")
 
     def one(cell: Cell) -> None:
+        timeout = preset.timeout_s
+        if until is not None:
+            left = until - time.time()
+            if left < MIN_RUN_S:
+                log(f"not started {cell.name}: {max(left, 0) / 60:.0f} min left before --until")
+                return
+            timeout = min(timeout, left)
         workdir = runs / cell.name
         workdir.mkdir(parents=True, exist_ok=True)
         spec = {"kind": "run", "env": cell.env, "algo": cell.algo, "seed": cell.seed,
@@ -408,11 +425,11 @@ def run_cells(cells: list[Cell], preset: LearningPreset, overrides: dict, out: P
             env["JAX_COMPILATION_CACHE_DIR"] = str(compile_cache)
         if jobs > 1 and "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ:
             env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # runs share one GPU's memory
-        res = run_worker(MODULE, spec, preset.timeout_s, workdir / "bench.log", env)
+        res = run_worker(MODULE, spec, timeout, workdir / "bench.log", env)
         if "error" in res:
             log(f"FAILED {cell.name}: {res['error'][:300]}")
             if res.get("timed_out") and on_timeout is not None and has_run(workdir):
-                on_timeout(workdir)
+                on_timeout(workdir, timeout)
             return  # no cell JSON: the next invocation retries (and resumes) it
         res.update({"env": cell.env, "algo": cell.algo, "seed": cell.seed,
                     "budget": cell.budget, "workdir": str(workdir), "jobs": jobs,
@@ -785,10 +802,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         cache = None if args.no_compile_cache else runs / ".jax-compilation-cache"
         on_timeout = None if args.quick else functools.partial(
-            record_cut_run, out / "stopped.json", preset_name, args.host_note, preset.timeout_s)
+            record_cut_run, out / "stopped.json", preset_name, args.host_note)
         run_cells(cells, preset, overrides, out, runs, preset.jobs,
                   args.keep_checkpoints or preset.keep_checkpoints, cache, args.fork_from,
-                  on_timeout)
+                  on_timeout, args.until)
     # Every finished cell in `out`, not only this invocation's: running one env or algo at a
     # time (or resuming one cell) still leaves the whole table, and every plot, up to date.
     rep = report(out, preset_name, preset, overrides, device, args.quick, None)

@@ -3,6 +3,7 @@ the form bench.compare lists, and an existing entry is never replaced."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -122,26 +123,52 @@ def test_a_run_with_other_settings_is_never_taken_for_an_earlier_stop(tmp_path):
 def test_a_run_cut_at_its_timeout_is_recorded_once_and_a_second_cut_only_warns(tmp_path):
     run = _run_dir(tmp_path / "HalfCheetah-v5-dpmd-s1", {}, ((4800, 10.0), (9600, 20.0)))
     into = tmp_path / "stopped.json"
-    learning.record_cut_run(into, "locomotion", "pinned", 600.0, run)
+    learning.record_cut_run(into, "locomotion", "pinned", run, 600.0)
     ((key, entry),) = json.loads(into.read_text())["runs"].items()
     assert key == "HalfCheetah-v5-dpmd-s1-at9600"
-    assert "--timeout of 600 s" in entry["why_stopped"] and entry["host"].endswith(", pinned")
+    assert "time limit of 600 s" in entry["why_stopped"] and entry["host"].endswith(", pinned")
     before = into.read_text()
-    learning.record_cut_run(into, "locomotion", "pinned", 600.0, run)  # nothing new: refused
+    learning.record_cut_run(into, "locomotion", "pinned", run, 600.0)  # nothing new: refused
     assert into.read_text() == before
 
 
-def test_bench_learning_records_the_runs_its_timeout_cut(tmp_path, monkeypatch):
-    def cut(module, spec, timeout, log_path, env):  # a worker cut at its timeout
+def _cut_workers(monkeypatch, clock: list[float]) -> list[float]:
+    """Every worker is cut at its timeout, which takes that long on `clock`; returns the
+    timeouts the workers were given."""
+    given: list[float] = []
+
+    def cut(module, spec, timeout, log_path, env):
+        given.append(timeout)
+        clock[0] += timeout
         (Path(spec["workdir"]) / "config.json").write_text("{}")
-        return {"error": "timed out after 1 s (stopped within its grace period)",
+        return {"error": f"timed out after {timeout:.0f} s (stopped within its grace period)",
                 "timed_out": True}
 
     monkeypatch.setattr(learning, "run_worker", cut)
+    monkeypatch.setattr(learning.time, "time", lambda: clock[0])
+    return given
+
+
+def test_bench_learning_records_the_runs_its_timeout_cut(tmp_path, monkeypatch):
+    given = _cut_workers(monkeypatch, [0.0])
     preset = learning.PRESETS["locomotion"]
     cells = [learning.Cell(ENV, "dpmd", 0, BUDGET), learning.Cell(ENV, "sac", 0, BUDGET)]
+    seen: list[tuple[Path, float]] = []
+    learning.run_cells(cells, preset, {}, tmp_path / "out", tmp_path / "runs", 1, False, None,
+                       on_timeout=lambda w, t: seen.append((w, t)))
+    assert seen == [(tmp_path / "runs" / c.name, preset.timeout_s) for c in cells]
+    assert given == [preset.timeout_s] * 2
+    assert not list((tmp_path / "out" / "cells").iterdir())  # no cell: it resumes next time
+
+
+def test_until_shortens_the_last_run_and_starts_none_without_ten_minutes_left(tmp_path,
+                                                                             monkeypatch):
+    given = _cut_workers(monkeypatch, [0.0])
+    preset = dataclasses.replace(learning.PRESETS["locomotion"], timeout_s=3000.0)
+    cells = [learning.Cell(ENV, "dpmd", s, BUDGET) for s in range(3)]
     seen: list[Path] = []
     learning.run_cells(cells, preset, {}, tmp_path / "out", tmp_path / "runs", 1, False, None,
-                       on_timeout=seen.append)
-    assert seen == [tmp_path / "runs" / c.name for c in cells]
-    assert not list((tmp_path / "out" / "cells").iterdir())  # no cell: it resumes next time
+                       on_timeout=lambda w, t: seen.append(w), until=3000.0 + 800.0)
+    assert given == [3000.0, 800.0]  # the third would have had no time left
+    assert seen == [tmp_path / "runs" / f"{ENV}-dpmd-s{s}" for s in range(2)]
+    assert not (tmp_path / "runs" / f"{ENV}-dpmd-s2").exists()

@@ -121,6 +121,7 @@ BENCH_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bench-set-out-of-range", ["bench.learning", "--quick", "--set=algo.gamma=2.0"],
      ["algo.gamma", "[0, 1)"]),
     ("bench-unknown-flag", ["bench.learning", "--bogus"], ["--bogus"]),
+    ("bench-until-not-a-time", ["bench.learning", "--until=25:00"], ["--until", "25:00", "HH:MM"]),
     ("bench-fork-from-a-run", ["bench.learning", "--quick", "--fork-from=runs"],
      ["--fork-from", "RUN/checkpoints/STEP"]),
     ("bench-num-envs", ["bench.throughput", "--num-envs=4,x"], ["--num-envs", "4,x"]),
