@@ -11,7 +11,7 @@ import threading
 import jax
 import numpy as np
 import pytest
-from test_trainer import tiny_config
+from helpers_runs import tiny_config
 
 from bench.common import run_worker
 from mjxrsm.core.trainer import make_trainer
@@ -45,6 +45,7 @@ class _OnLine(io.StringIO):
 
 def _config():
     c = tiny_config("dpmd")
+    c.total_env_steps = c.eval_every = 100 * CHUNK  # a run that a stop cuts short
     c.checkpoint_every = 4 * CHUNK  # so that the only checkpoint at CHUNK is the stop's
     return c
 
